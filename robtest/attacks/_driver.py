@@ -1,0 +1,245 @@
+"""The one place that owns an attack's invariants.
+
+``run_attack`` checks the inputs, puts the model in eval mode (restoring each submodule's mode afterwards),
+runs the algorithm with gradients enabled, clips to the box and verifies that every returned example lies in
+the ε-ball. Algorithms only compute; they never repeat these steps. ``predict`` is the separate forward pass
+that accuracy is computed from.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from robtest.attacks._norms import Norm, get_norm, per_sample
+from robtest.errors import (
+    AttackInvariantError,
+    EvaluationWarning,
+    InputError,
+    InvalidArgument,
+    ModelOutputError,
+)
+from robtest.models import eval_mode
+
+Bounds = tuple[float, float]
+LOSSES = ("ce", "margin")
+
+
+def check_bounds(bounds: Bounds) -> tuple[float, float]:
+    try:
+        lo, hi = (float(b) for b in bounds)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"bounds: expected a pair (low, high) of numbers but got {bounds!r}") from None
+    if not lo < hi:
+        raise InvalidArgument(f"bounds: expected low < high but got {bounds!r}")
+    return lo, hi
+
+
+def check_batch(x: object, y: object, bounds: Bounds) -> None:
+    """Shapes, dtypes and the box: the errors a user meets first, in their terms."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
+        got = f"{type(x).__name__} {tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise InputError(f"x: expected a float tensor of shape (N, ...) with N samples but got {got}")
+    if not isinstance(y, torch.Tensor) or y.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.bool):
+        got = f"tensor {y.dtype}" if isinstance(y, torch.Tensor) else type(y).__name__
+        raise InputError(f"y: expected an integer tensor of class labels but got {got}; use y.long()")
+    if y.dim() != 1 or y.shape[0] != x.shape[0]:
+        raise InputError(
+            f"y: expected shape ({x.shape[0]},), one label per sample of x {tuple(x.shape)}, but got {tuple(y.shape)}"
+        )
+    if y.numel() and int(y.min()) < 0:
+        raise InputError(f"y: expected labels >= 0 but got {int(y.min())}")
+    lo, hi = bounds
+    if x.numel():
+        xmin, xmax = float(x.min()), float(x.max())
+        if not (math.isfinite(xmin) and math.isfinite(xmax)):
+            raise InputError("x: expected finite values but got NaN or infinity in the input batch")
+        tol = 1e-5 * (hi - lo)
+        if xmin < lo - tol or xmax > hi + tol:
+            hint = ""
+            if xmin < lo:
+                hint = (" This looks like normalised data: give robtest raw pixels and wrap the model in "
+                        "robtest.Normalized(model, mean, std), so ε stays in pixel units.")
+            elif xmax > 2 * hi and hi <= 1:
+                hint = " This looks like 0-255 pixels: divide by 255 (or declare bounds=(0, 255))."
+            raise InputError(
+                f"x: expected values in the box [{lo:g}, {hi:g}] but got min {xmin:.4g}, max {xmax:.4g}.{hint}"
+            )
+
+
+def check_eps(eps: float | torch.Tensor, norm: Norm, bounds: Bounds, x: torch.Tensor) -> None:
+    """ε must be a finite non-negative number in pixel units of the box."""
+    if isinstance(eps, torch.Tensor):
+        if eps.dim() > 1 or (eps.dim() == 1 and eps.shape[0] != x.shape[0]):
+            raise InvalidArgument(f"eps: expected a number or a tensor of shape ({x.shape[0]},) but got {tuple(eps.shape)}")
+        big = float(eps.max()) if eps.numel() else 0.0
+        bad = eps.numel() and (not bool(torch.isfinite(eps).all()) or float(eps.min()) < 0)
+        shown = f"tensor with min {float(eps.min()):.4g}" if eps.numel() else "empty tensor"
+    else:
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+            raise InvalidArgument(f"eps: expected a non-negative number but got {eps!r}")
+        big, bad, shown = float(eps), not (math.isfinite(eps) and eps >= 0), repr(eps)
+    if bad:
+        raise InvalidArgument(f"eps: expected a finite number >= 0 but got {shown}")
+    lo, hi = bounds
+    width = hi - lo
+    limit = width if norm.name == "linf" else width * math.sqrt(x[0].numel())
+    if big > limit:
+        hint = f" did you mean {big:g}/255 = {big / 255:.4g}?" if big >= 1 and width <= 1 else ""
+        raise InvalidArgument(
+            f"eps: {norm.symbol} ε={big:g} is larger than the box [{lo:g}, {hi:g}] allows ({limit:.4g}); ε is in "
+            f"pixel units of the box, not normalised or 0-255 units;{hint}"
+        )
+    if norm.name == "linf" and big >= 0.5 * width:
+        warnings.warn(
+            f"L∞ ε={big:g} is half the box width or more: every image can be turned grey. ε is in pixel units of "
+            f"[{lo:g}, {hi:g}]; if you meant normalised units, divide by the std.",
+            EvaluationWarning,
+            stacklevel=4,
+        )
+
+
+def check_logits(out: object, x: torch.Tensor, y: torch.Tensor) -> None:
+    """What the model returned must be finite (N, C) logits with C above every label."""
+    if not isinstance(out, torch.Tensor):
+        raise ModelOutputError(
+            f"model output: expected a tensor of logits (N, C) but got {type(out).__name__}; "
+            "wrap models returning tuples or dicts so they return the logits tensor"
+        )
+    n = x.shape[0]
+    if out.dim() != 2 or out.shape[0] != n:
+        raise ModelOutputError(
+            f"model output: expected logits of shape ({n}, num_classes) for input {tuple(x.shape)} but got {tuple(out.shape)}"
+        )
+    if not bool(torch.isfinite(out).all()):
+        k = int((~torch.isfinite(out)).any(dim=1).sum())
+        raise ModelOutputError(
+            f"model output: expected finite logits but {k} of {n} rows hold NaN or infinity; check the model and "
+            "the input range"
+        )
+    c = out.shape[1]
+    if y.numel() and int(y.max()) >= c:
+        raise InputError(f"y: expected labels in 0..{c - 1} (the model has {c} outputs) but got {int(y.max())}")
+    if c > 1 and n:
+        od = out.detach().double()
+        if float(od.min()) >= 0 and float(od.max()) <= 1 and bool(torch.allclose(od.sum(1), torch.ones_like(od[:, 0]), atol=1e-3)):
+            warnings.warn(
+                "the model returns probabilities (rows in [0, 1] summing to 1), not logits: gradients of the "
+                "cross-entropy through a second softmax are flattened and attacks look weaker than they are. "
+                "Remove the final softmax (or return log-probabilities).",
+                EvaluationWarning,
+                stacklevel=4,
+            )
+
+
+class CheckedModel:
+    """Calls the model; checks its output on the first call only (the check syncs the device)."""
+
+    def __init__(self, model: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor) -> None:
+        self.model, self.y, self.checked = model, y, False
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        if not self.checked:
+            check_logits(out, x, self.y)
+            self.checked = True
+        return out
+
+
+def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, targeted: bool = False) -> torch.Tensor:
+    """The quantity an attack ascends, one value per sample."""
+    if loss == "ce":
+        v = F.cross_entropy(logits, y, reduction="none")
+    elif loss == "margin":
+        z_y = logits.gather(1, y[:, None]).squeeze(1)
+        other = logits.scatter(1, y[:, None], float("-inf")).amax(dim=1)
+        v = other - z_y
+    else:
+        raise InvalidArgument(f"loss: expected one of {LOSSES} but got {loss!r}")
+    return -v if targeted else v
+
+
+def loss_grad(
+    f: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss: str,
+    targeted: bool = False,
+    *,
+    check_masking: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward and one backward w.r.t. the input only: (logits, ∇x loss). Parameters get no .grad."""
+    x = x.detach().requires_grad_(True)
+    logits = f(x)
+    (g,) = torch.autograd.grad(per_sample_loss(logits, y, loss, targeted).sum(), x)
+    if check_masking:
+        warn_zero_gradients(g, logits, y, loss)
+    return logits.detach(), g
+
+
+def warn_zero_gradients(g: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, loss: str) -> None:
+    zero = g.flatten(1).abs().amax(dim=1) == 0
+    k = int(zero.sum())
+    if k:
+        n = g.shape[0]
+        hint = " or loss='margin'" if loss == "ce" else ""
+        warnings.warn(
+            f"the input gradient is exactly zero for {k} of {n} points: gradient masking (saturated softmax, "
+            f"non-differentiable or quantising layers). Gradient attacks cannot move these points, so accuracy "
+            f"under attack overstates robustness; try a gradient-free check (offset, noise){hint}.",
+            EvaluationWarning,
+            stacklevel=5,
+        )
+
+
+def run_attack(
+    core: Callable[..., torch.Tensor],
+    model: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float | torch.Tensor,
+    norm: str = "linf",
+    bounds: Bounds = (0.0, 1.0),
+    loss: str = "ce",
+    **options: object,
+) -> torch.Tensor:
+    """Validate, run ``core`` in eval mode with gradients on, clip to the box, verify the ε-ball."""
+    lo, hi = check_bounds(bounds)
+    nrm = get_norm(norm)
+    check_batch(x, y, (lo, hi))
+    check_eps(eps, nrm, (lo, hi), x)
+    if loss not in LOSSES:
+        raise InvalidArgument(f"loss: expected one of {LOSSES} but got {loss!r}")
+    x = x.detach()
+    y = y.to(x.device)
+    e = per_sample(eps, x)
+    with eval_mode(model), torch.enable_grad():
+        f = CheckedModel(model, y)
+        x_adv = core(f, x, y, eps=e, norm=nrm, lo=lo, hi=hi, loss=loss, **options)
+    x_adv = x_adv.detach().clamp_(lo, hi)
+    verify_ball(x_adv, x, e, nrm)
+    return x_adv
+
+
+def verify_ball(x_adv: torch.Tensor, x: torch.Tensor, eps: torch.Tensor, norm: Norm) -> None:
+    size = norm.size(x_adv - x)
+    e = eps.flatten()
+    over = size > e * (1 + 1e-5) + 1e-6
+    if bool(over.any()):
+        i = int(over.nonzero()[0])
+        raise AttackInvariantError(
+            f"attack returned {int(over.sum())} example(s) outside the {norm.symbol} ε-ball (first: sample {i}, "
+            f"size {float(size[i]):.6g} > ε {float(e[i]):.6g}); this is a robtest bug, please report it"
+        )
+
+
+@torch.no_grad()
+def predict(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Logits from a plain forward pass (the separate pass accuracy is computed from), in eval mode."""
+    with eval_mode(model, warn=False):
+        return model(x)

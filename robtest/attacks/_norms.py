@@ -1,0 +1,96 @@
+"""The norm picks small helpers: steepest-ascent direction, projection, random start, size.
+
+Attacks take ``norm="linf"`` or ``norm="l2"`` and look the helpers up here instead of subclassing per norm.
+``eps`` may be a float or a per-sample tensor already shaped to broadcast against the batch (N, 1, ..., 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from robtest.errors import InvalidArgument
+
+_TINY = 1e-12
+
+
+def _flat_norm(t: torch.Tensor) -> torch.Tensor:
+    return t.flatten(1).norm(p=2, dim=1)
+
+
+def _view_col(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return v.view(-1, *([1] * (like.dim() - 1)))
+
+
+def _linf_direction(g: torch.Tensor) -> torch.Tensor:
+    return g.sign()
+
+
+def _l2_direction(g: torch.Tensor) -> torch.Tensor:
+    return g / _view_col(_flat_norm(g).clamp_min(_TINY), g)
+
+
+def _linf_project(delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    return torch.maximum(torch.minimum(delta, eps), -eps)
+
+
+def _l2_project(delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    n = _view_col(_flat_norm(delta), delta)
+    return delta * torch.clamp(eps / n.clamp_min(_TINY), max=1.0)
+
+
+def _linf_random(like: torch.Tensor, eps: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    u = torch.rand(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    return (2 * u - 1) * eps
+
+
+def _l2_random(like: torch.Tensor, eps: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    # Uniform in the ball: Gaussian direction, radius eps * U^(1/d).
+    g = torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    d = like[0].numel()
+    u = torch.rand(like.shape[0], generator=generator, device=like.device, dtype=like.dtype)
+    r = _view_col(u.pow(1.0 / d), like) * eps
+    return _l2_direction(g) * r
+
+
+def _linf_size(delta: torch.Tensor) -> torch.Tensor:
+    return delta.flatten(1).abs().amax(dim=1)
+
+
+@dataclass(frozen=True)
+class Norm:
+    name: str
+    symbol: str
+    direction: Callable[[torch.Tensor], torch.Tensor]
+    project: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    random: Callable[[torch.Tensor, torch.Tensor, torch.Generator | None], torch.Tensor]
+    size: Callable[[torch.Tensor], torch.Tensor]
+
+
+NORMS: dict[str, Norm] = {
+    "linf": Norm("linf", "L∞", _linf_direction, _linf_project, _linf_random, _linf_size),
+    "l2": Norm("l2", "L2", _l2_direction, _l2_project, _l2_random, _flat_norm),
+}
+_ALIASES = {"inf": "linf", "Linf": "linf", "L∞": "linf", "l_inf": "linf", "L2": "l2", "2": "l2"}
+
+
+def get_norm(norm: str | float) -> Norm:
+    """Return the helpers for ``norm`` ("linf" or "l2"; also accepts float('inf') and 2)."""
+    if norm == float("inf"):
+        norm = "linf"
+    key = _ALIASES.get(str(norm), str(norm).lower())
+    if key in ("2.0",):
+        key = "l2"
+    if key not in NORMS:
+        raise InvalidArgument(f"norm: expected one of {sorted(NORMS)} but got {norm!r}")
+    return NORMS[key]
+
+
+def per_sample(eps: float | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """ε as a tensor shaped (N, 1, ..., 1) on ``like``'s device and dtype."""
+    e = torch.as_tensor(eps, dtype=like.dtype, device=like.device)
+    if e.dim() == 0:
+        e = e.expand(like.shape[0])
+    return _view_col(e, like)

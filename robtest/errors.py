@@ -1,0 +1,65 @@
+"""Exceptions and warnings robtest raises for users.
+
+Every message says what was expected, what came, and what to do. This module imports only the standard
+library, so the pytest plugin can name these classes (for example in ``filterwarnings``) without importing
+torch.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RobtestError",
+    "InvalidArgument",
+    "InputError",
+    "ModelOutputError",
+    "DatasetNotFoundError",
+    "UnsafeCheckpointError",
+    "AttackInvariantError",
+    "RobustnessWarning",
+    "EvaluationWarning",
+    "ModelStateWarning",
+]
+
+
+class RobtestError(Exception):
+    """Base class of every error robtest raises on purpose."""
+
+
+class InvalidArgument(RobtestError, ValueError):
+    """An argument has the wrong type or value (eps < 0, unknown attack, unknown marker option...)."""
+
+
+class InputError(RobtestError, ValueError):
+    """Data given to robtest has the wrong shape, dtype, range or labels."""
+
+
+class ModelOutputError(RobtestError, ValueError):
+    """The model returned something robtest cannot evaluate (wrong shape, NaN, infinities)."""
+
+
+class DatasetNotFoundError(RobtestError, FileNotFoundError):
+    """A local dataset path does not exist. robtest never downloads data."""
+
+
+class UnsafeCheckpointError(RobtestError):
+    """A weight file needs unpickling arbitrary objects, which robtest refuses unless told otherwise."""
+
+
+class AttackInvariantError(RobtestError, AssertionError):
+    """An attack returned an example outside the ε-ball or the box: a bug in robtest, please report it."""
+
+
+class RobustnessWarning(UserWarning):
+    """Base class of robtest's warnings; ``-W error::robtest.RobustnessWarning`` turns them into errors."""
+
+
+class EvaluationWarning(RobustnessWarning):
+    """The evaluation itself looks broken: its numbers would not mean what they say.
+
+    Examples: the model returns probabilities instead of logits, gradients are zero (gradient masking),
+    ε looks like it is in normalised or 0–255 units. Under ``pytest --robust`` these are errors by default.
+    """
+
+
+class ModelStateWarning(RobustnessWarning):
+    """The model was in a state robtest had to change for the evaluation (e.g. train mode); it was restored."""

@@ -1,0 +1,73 @@
+"""A measured quantity with its interval: compares like a float, reads like a sentence."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["Measurement"]
+
+
+@dataclass(frozen=True, eq=False)
+class Measurement:
+    """A point estimate with a confidence interval, the sample size and what was measured.
+
+    Compares with floats through its point estimate, so ``assert robust.accuracy(...) >= 0.7`` works and
+    a failing assertion prints the whole sentence.
+
+    >>> m = Measurement("accuracy", 0.412, 0.382, 0.443, n=1000, context="under PGD L∞ ε=0.1, 40 steps")
+    >>> m >= 0.6
+    False
+    >>> print(m)
+    accuracy 0.412 (95% CI 0.382–0.443, n=1000) under PGD L∞ ε=0.1, 40 steps
+    """
+
+    name: str
+    value: float
+    low: float
+    high: float
+    n: int
+    confidence: float = 0.95
+    context: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def _v(self, other: object) -> float:
+        return float(other)  # type: ignore[arg-type]
+
+    def __lt__(self, other: object) -> bool:
+        return self.value < self._v(other)
+
+    def __le__(self, other: object) -> bool:
+        return self.value <= self._v(other)
+
+    def __gt__(self, other: object) -> bool:
+        return self.value > self._v(other)
+
+    def __ge__(self, other: object) -> bool:
+        return self.value >= self._v(other)
+
+    def __eq__(self, other: object) -> bool:
+        try:
+            return self.value == float(other)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def interval_text(self) -> str:
+        return f"{self.confidence:.0%} CI {self.low:.3f}–{self.high:.3f}, n={self.n}"
+
+    def __str__(self) -> str:
+        ctx = f" {self.context}" if self.context else ""
+        return f"{self.name} {self.value:.3f} ({self.interval_text()}){ctx}"
+
+    __repr__ = __str__
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-safe dict (what xdist workers send to the controller)."""
+        d = asdict(self)
+        d["details"] = {k: v for k, v in self.details.items() if isinstance(v, (int, float, str, bool, type(None)))}
+        return d

@@ -1,0 +1,117 @@
+"""Adapters around the user's model: normalisation in front, and guards that restore what they change."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from robtest.errors import InvalidArgument, ModelStateWarning
+
+__all__ = ["Normalized", "eval_mode", "on_device", "model_device"]
+
+
+class Normalized(nn.Module):
+    """Put a per-channel normalisation in front of ``model`` so robtest can attack pixels in [0, 1].
+
+    ε is always measured in pixel units of the [0, 1] image; a model trained on normalised inputs is wrapped
+    so the attack sees raw pixels and the model still sees what it was trained on.
+
+    >>> import torch
+    >>> m = Normalized(torch.nn.Flatten(), mean=[0.5], std=[0.25])
+    >>> m(torch.ones(1, 1, 2, 2))
+    tensor([[2., 2., 2., 2.]])
+    """
+
+    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        mean_t = torch.as_tensor(mean, dtype=torch.float32).flatten()
+        std_t = torch.as_tensor(std, dtype=torch.float32).flatten()
+        if mean_t.shape != std_t.shape:
+            raise InvalidArgument(f"Normalized: expected mean and std of one length but got {mean_t.numel()} and {std_t.numel()}")
+        if (std_t <= 0).any():
+            raise InvalidArgument(f"Normalized: expected std > 0 but got {std_t.tolist()}")
+        self.model = model
+        self.register_buffer("mean", mean_t.view(1, -1, 1, 1))
+        self.register_buffer("std", std_t.view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and x.shape[1] != self.mean.shape[1] and self.mean.shape[1] != 1:
+            raise InvalidArgument(
+                f"Normalized: expected {self.mean.shape[1]} channels (one mean/std each) but got input {tuple(x.shape)}"
+            )
+        return self.model((x - self.mean) / self.std)
+
+
+# Layers whose output depends on train/eval mode; a model in train mode without them behaves the same.
+_MODE_SENSITIVE = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase, nn.AlphaDropout)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module, *, warn: bool = True) -> Iterator[nn.Module]:
+    """Evaluate in eval mode, then give every submodule back the train/eval flag it had."""
+    if not isinstance(model, nn.Module):
+        yield model
+        return
+    modes = [(m, m.training) for m in model.modules()]
+    if warn and any(t and isinstance(m, _MODE_SENSITIVE) for m, t in modes):
+        warnings.warn(
+            "the model was in train mode (dropout/batch-norm active); robtest evaluates it in eval mode and "
+            "restores the mode afterwards. Call model.eval() in your fixture to silence this.",
+            ModelStateWarning,
+            stacklevel=3,
+        )
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, t in modes:
+            m.training = t
+
+
+def model_device(model: nn.Module) -> torch.device | None:
+    """The device of the model's first parameter or buffer, or None for a parameter-free callable."""
+    if isinstance(model, nn.Module):
+        for t in model.parameters():
+            return t.device
+        for t in model.buffers():
+            return t.device
+    return None
+
+
+@contextlib.contextmanager
+def on_device(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
+    """Move ``model`` to ``device`` for the duration, then back where it was (no-op when already there)."""
+    before = model_device(model)
+    if before is None or before == device or not isinstance(model, nn.Module):
+        yield model
+        return
+    model.to(device)
+    try:
+        yield model
+    finally:
+        model.to(before)
+
+
+def resolve_device(spec: str | torch.device | None) -> torch.device:
+    """'auto' (CUDA when present), 'cpu', 'cuda' or 'cuda:N' → a torch.device, with a clear error."""
+    if isinstance(spec, torch.device):
+        return spec
+    s = (spec or "auto").strip().lower()
+    if s == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if s == "cpu":
+        return torch.device("cpu")
+    if s == "cuda" or s.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise InvalidArgument(f"device: {spec!r} asked for CUDA but torch sees no CUDA device; use 'auto' or 'cpu'")
+        dev = torch.device(s)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InvalidArgument(
+                f"device: {spec!r} but only {torch.cuda.device_count()} CUDA device(s) are visible (cuda:0..)"
+            )
+        return dev
+    raise InvalidArgument(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' but got {spec!r}")

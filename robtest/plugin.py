@@ -1,0 +1,318 @@
+"""The pytest plugin: options, markers, fixtures, the skip rule and the robustness summary.
+
+This module imports only pytest and the standard library: torch loads when a robustness test actually runs
+(inside the ``robust`` fixture), so installing robtest never slows a plain ``pytest`` run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from robtest._markers import PROPERTIES, marker_errors
+
+SKIP_REASON = "robustness test: run with pytest --robust (or robust = true in the ini file)"
+_RULES = ("point", "confident", "plausible")
+_DATA_RE = re.compile(r"^(digits|digits8|digits28|(mnist|cifar10|folder):.+)$")
+
+
+# -- option parsing: every parser names what it expected and what it got ----------------------------------------
+
+def _device(value: str) -> str:
+    v = value.strip().lower()
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", v):
+        raise ValueError(f"expected auto, cpu, cuda or cuda:N but got {value!r}")
+    return v
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected an integer >= 1 but got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"expected an integer >= 1 but got {value!r}")
+    return n
+
+
+def _seed(value: str) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a non-negative integer but got {value!r}") from None
+    if n < 0:
+        raise ValueError(f"expected a non-negative integer but got {value!r}")
+    return n
+
+
+def _rule(value: str) -> str:
+    if value not in _RULES:
+        raise ValueError(f"expected one of {', '.join(_RULES)} but got {value!r}")
+    return value
+
+
+def _confidence(value: str) -> float:
+    try:
+        c = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number in (0, 1) such as 0.95 but got {value!r}") from None
+    if not 0 < c < 1:
+        raise ValueError(f"expected a number in (0, 1) such as 0.95 but got {value!r}")
+    return c
+
+
+def _data(value: str) -> str:
+    if not _DATA_RE.match(value.strip()):
+        raise ValueError(f"expected 'digits', 'digits28', 'mnist:PATH', 'cifar10:PATH' or 'folder:PATH' but got {value!r}")
+    return value.strip()
+
+
+def _argparse_type(fn: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(value: str) -> Any:
+        try:
+            return fn(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = fn.__name__.strip("_")
+    return parse
+
+
+@dataclass(frozen=True)
+class _Option:
+    dest: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.dest.replace("_", "-")
+
+
+_OPTIONS = (
+    _Option("robust_device", _device, "auto", "device for robustness tests: auto (CUDA when present), cpu, cuda, cuda:N"),
+    _Option("robust_samples", _positive_int, None, "evaluate at most N samples (a seeded random subset); default all"),
+    _Option("robust_seed", _seed, 0, "seed for subsets and random starts (same numbers on every rerun and worker)"),
+    _Option("robust_batch_size", _positive_int, 256, "evaluation batch size"),
+    _Option("robust_data", _data, "digits", "data for the default robust_data fixture: digits, digits28, mnist:PATH, "
+            "cifar10:PATH, folder:PATH (robtest never downloads)"),
+    _Option("robust_rule", _rule, "point", "verdict rule: point (estimate), confident (whole interval: release gates), "
+            "plausible (interval reaches it: reproducing a paper on few samples)"),
+    _Option("robust_confidence", _confidence, 0.95, "confidence level of the intervals"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    enabled: bool
+    device: str
+    samples: int | None
+    seed: int
+    batch_size: int
+    data: str
+    rule: str
+    confidence: float
+    report: str | None
+
+
+SETTINGS = pytest.StashKey[Settings]()
+CURRENT = pytest.StashKey[Any]()
+SESSION = pytest.StashKey[Any]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("robtest", "adversarial-robustness testing")
+    group.addoption("--robust", action="store_true", default=None,
+                    help="run robustness tests (they are skipped without it)")
+    parser.addini("robust", "run robustness tests, as --robust", type="bool", default=False)
+    for opt in _OPTIONS:
+        group.addoption(opt.flag, dest=opt.dest, type=_argparse_type(opt.parse), default=None,
+                        help=f"{opt.help} (ini: {opt.dest}; default {opt.default})")
+        parser.addini(opt.dest, opt.help, default=None)
+    group.addoption("--robust-report", dest="robust_report", default=None, metavar="PATH",
+                    help="write the robustness summary as JSON to PATH")
+
+
+def _settings(config: pytest.Config) -> Settings:
+    values: dict[str, Any] = {}
+    for opt in _OPTIONS:
+        v = config.getoption(opt.dest)
+        if v is None:
+            raw = config.getini(opt.dest)
+            if raw not in (None, ""):
+                try:
+                    v = opt.parse(str(raw))
+                except ValueError as exc:
+                    raise pytest.UsageError(f"ini option {opt.dest}: {exc}") from None
+        values[opt.dest.removeprefix("robust_")] = opt.default if v is None else v
+    enabled = bool(config.getoption("robust") or config.getini("robust"))
+    return Settings(enabled=enabled, report=config.getoption("robust_report"), **values)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "robust: a robustness test (skipped unless pytest --robust)")
+    for spec in PROPERTIES.values():
+        config.addinivalue_line("markers", f"{spec.name}({', '.join(spec.required)}, ...): {spec.summary}")
+    settings = _settings(config)
+    config.stash[SETTINGS] = settings
+    config.pluginmanager.register(_Summary(config), "robtest-summary")
+    if settings.enabled:
+        # A broken evaluation must not pass: EvaluationWarning is an error unless the user's own
+        # filterwarnings (ini, -W, or a mark) says otherwise; inserted first so theirs take precedence.
+        config.getini("filterwarnings").insert(0, "error::robtest.errors.EvaluationWarning")
+
+
+def _property_marks(item: pytest.Item) -> list[pytest.Mark]:
+    return [m for m in item.iter_markers() if m.name in PROPERTIES]
+
+
+def _is_robustness_test(item: pytest.Item) -> bool:
+    return (bool(_property_marks(item)) or item.get_closest_marker("robust") is not None
+            or "robust" in getattr(item, "fixturenames", ()))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.stash[SETTINGS].enabled:
+        return
+    skip = pytest.mark.skip(reason=SKIP_REASON)
+    for item in items:
+        if _is_robustness_test(item):
+            item.add_marker(skip)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.config.stash[CURRENT] = item
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    item.config.stash[CURRENT] = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    result = yield
+    marks = _property_marks(item)
+    if not marks:
+        return result
+    problems = [e for m in marks for e in marker_errors(m.name, m.args, m.kwargs)]
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+    session = item.stash[SESSION]
+    from robtest.errors import InvalidArgument
+
+    failures = []
+    # iter_markers yields the closest first; evaluate in the order written, top to bottom.
+    for mark in reversed(marks):
+        try:
+            verdict = session.check(mark.name, dict(mark.kwargs))
+        except InvalidArgument as exc:
+            pytest.fail(str(exc), pytrace=False)
+        if not verdict.passed:
+            failures.append(verdict.message())
+    if failures:
+        pytest.fail("\n".join(failures), pytrace=False)
+    return result
+
+
+# -- fixtures ----------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def robust_model() -> Any:
+    """The model under test. Override it in your conftest.py: return a torch.nn.Module mapping [0, 1] images to logits."""
+    pytest.fail(
+        "robtest needs a `robust_model` fixture: define one in conftest.py that returns your torch.nn.Module "
+        "(images in [0, 1] -> logits; wrap normalising models in robtest.Normalized)",
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def robust_data(pytestconfig: pytest.Config) -> Any:
+    """The evaluation data: by default what --robust-data names (the embedded digits test split)."""
+    from robtest.data import from_spec
+
+    return from_spec(pytestconfig.stash[SETTINGS].data, split="test")
+
+
+@pytest.fixture(scope="module")
+def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) -> Iterator[Any]:
+    """A :class:`robtest.session.RobustSession` over ``robust_model`` and ``robust_data`` with this run's settings."""
+    from robtest.session import RobustSession
+
+    config = request.config
+    s = config.stash[SETTINGS]
+
+    def record(rec: dict[str, Any]) -> None:
+        item = config.stash.get(CURRENT, None)
+        if item is not None:
+            item.user_properties.append(("robtest", rec))
+
+    with RobustSession(robust_model, robust_data, device=s.device, samples=s.samples, seed=s.seed,
+                       batch_size=s.batch_size, confidence=s.confidence, rule=s.rule, recorder=record) as session:
+        yield session
+
+
+@pytest.fixture(autouse=True)
+def _robtest_properties(request: pytest.FixtureRequest) -> None:
+    # Property markers need the session even when the test body does not ask for `robust`.
+    if _property_marks(request.node):
+        request.node.stash[SESSION] = request.getfixturevalue("robust")
+
+
+# -- the summary: workers publish JSON-safe records in user_properties, the controller prints -------------------
+
+class _Summary:
+    """Collects the records of every test's report (local or from xdist workers) and prints the table."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.records: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        outcome = "pass" if report.passed else ("FAIL" if report.failed else report.outcome)
+        for key, rec in report.user_properties:
+            if key == "robtest":
+                self.records.append({"test": report.nodeid, **rec, "verdict": rec.get("verdict") or outcome})
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if hasattr(self.config, "workerinput"):
+            return
+        s = self.config.stash[SETTINGS]
+        if s.report:
+            Path(s.report).write_text(json.dumps(self.records, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        if not self.records:
+            return
+        header = ("test", "property", "setting", "measured [CI] n", "threshold", "verdict")
+        rows = [header, *summary_rows(self.records)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        tr = terminalreporter
+        tr.write_sep("=", "robustness summary")
+        for i, row in enumerate(rows):
+            line = "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+            tr.write_line(line, bold=(i == 0), red=row[-1] == "FAIL", green=row[-1] == "pass")
+
+
+def _fmt_value(rec: dict[str, Any]) -> str:
+    m = rec["measurement"]
+    ci = f"{m['low']:.3f}–{m['high']:.3f}"
+    return f"{m['value']:.3f} [{ci}] n={m['n']}"
+
+
+def summary_rows(records: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    rows = []
+    for r in records:
+        m = r["measurement"]
+        rows.append((r["test"], r["property"], m.get("context", ""), _fmt_value(r), r.get("threshold") or "(in test)",
+                     r["verdict"]))
+    return rows
