@@ -175,7 +175,19 @@ def loss_grad(
     """One forward and one backward w.r.t. the input only: (logits, ∇x loss). Parameters get no .grad."""
     x = x.detach().requires_grad_(True)
     logits = f(x)
-    (g,) = torch.autograd.grad(per_sample_loss(logits, y, loss, targeted).sum(), x)
+    g = None
+    if logits.requires_grad:
+        (g,) = torch.autograd.grad(per_sample_loss(logits, y, loss, targeted).sum(), x, allow_unused=True)
+    if g is None:
+        # The forward cut the input off the graph (no_grad, .detach(), a numpy round-trip): no gradient exists.
+        warnings.warn(
+            "the model's output does not depend differentiably on its input (torch.no_grad, .detach() or a "
+            "non-torch step inside forward): gradient attacks cannot work and their accuracy means nothing; "
+            "make forward differentiable, or use a gradient-free check.",
+            EvaluationWarning,
+            stacklevel=5,
+        )
+        return logits.detach(), torch.zeros_like(x)
     if check_masking:
         warn_zero_gradients(g, logits, y, loss)
     return logits.detach(), g

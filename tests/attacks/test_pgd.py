@@ -1,0 +1,111 @@
+"""PGD: never weaker than FGSM, restarts keep the worst case, deterministic, early stop changes no verdict."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from robtest.attacks import fgsm, pgd
+from robtest.errors import InvalidArgument
+from tests.helpers import linear_model
+
+
+def _fooled(model, x, y):
+    with torch.no_grad():
+        return model(x).argmax(1) != y
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", 0.05), ("linf", 0.1), ("l2", 0.5), ("l2", 1.0)])
+def test_pgd_never_weaker_than_fgsm(trained_mlp, norm, eps):
+    model, (x, y) = trained_mlp
+    g = torch.Generator().manual_seed(0)
+    n_fgsm = int(_fooled(model, fgsm(model, x, y, eps=eps, norm=norm), y).sum())
+    n_pgd = int(_fooled(model, pgd(model, x, y, eps=eps, norm=norm, steps=20, generator=g), y).sum())
+    assert n_pgd >= n_fgsm, (n_pgd, n_fgsm)
+
+
+def test_pgd_reaches_fgsm_corner_on_a_linear_two_class_model():
+    # FGSM is optimal for a linear two-class model; PGD without random start converges to the same point.
+    model = linear_model(classes=2, seed=5)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(32, 1, 4, 4, generator=g) * 0.5 + 0.25
+    y = torch.randint(0, 2, (32,), generator=g)
+    a = pgd(model, x, y, eps=0.05, steps=10, random_start=False, early_stop=False)
+    torch.testing.assert_close(a, fgsm(model, x, y, eps=0.05))
+
+
+def test_restarts_keep_the_worst_case_per_sample(trained_mlp):
+    model, (x, y) = trained_mlp
+    one = pgd(model, x, y, eps=0.06, steps=5, generator=torch.Generator().manual_seed(3))
+    three = pgd(model, x, y, eps=0.06, steps=5, restarts=3, generator=torch.Generator().manual_seed(3))
+    f1, f3 = _fooled(model, one, y), _fooled(model, three, y)
+    assert bool((f1 <= f3).all())  # every point fooled with one restart stays fooled with three
+    assert int(f3.sum()) > int(f1.sum())
+
+
+def test_same_seed_same_examples(trained_mlp):
+    model, (x, y) = trained_mlp
+    a = pgd(model, x, y, eps=0.1, steps=5, generator=torch.Generator().manual_seed(7))
+    b = pgd(model, x, y, eps=0.1, steps=5, generator=torch.Generator().manual_seed(7))
+    c = pgd(model, x, y, eps=0.1, steps=5, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_early_stop_changes_no_verdict(trained_mlp):
+    model, (x, y) = trained_mlp
+    kw = dict(eps=0.08, steps=10, random_start=False)
+    early = _fooled(model, pgd(model, x, y, early_stop=True, **kw), y)
+    full = _fooled(model, pgd(model, x, y, early_stop=False, **kw), y)
+    # Early stop returns the first fooling iterate; the full run may fool a point at step t and lose it
+    # later, so early stop can only find more failures, never fewer.
+    assert bool((full <= early).all())
+    assert int(early.sum()) - int(full.sum()) <= 0.02 * len(y)
+
+
+def test_margin_loss_is_at_least_as_strong_as_ce_on_confident_model(trained_mlp):
+    model, (x, y) = trained_mlp
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    ce = _fooled(model, pgd(model, x, y, eps=0.1, steps=20, generator=g()), y).sum()
+    margin = _fooled(model, pgd(model, x, y, eps=0.1, steps=20, loss="margin", generator=g()), y).sum()
+    assert int(margin) >= int(ce) - 0.02 * len(y)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(steps=0), "steps: expected an integer >= 1 but got 0"),
+    (dict(restarts=0), "restarts: expected an integer >= 1"),
+    (dict(step_size=-1.0), "step_size: expected a number > 0"),
+    (dict(norm="l1"), "norm: expected one of"),
+    (dict(loss="hinge"), "loss: expected one of"),
+], ids=["steps-0", "restarts-0", "negative-step", "unknown-norm", "unknown-loss"])
+def test_bad_options(kwargs, match):
+    model = linear_model()
+    with pytest.raises(InvalidArgument, match=match):
+        pgd(model, torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), eps=0.1, **kwargs)
+
+
+class _Mixed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Dropout(0.5), nn.BatchNorm1d(8))
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def test_model_state_is_restored():
+    model = _Mixed()
+    model.train()
+    model.body[3].eval()  # mixed modes must come back exactly
+    frozen = model.head.bias
+    frozen.requires_grad_(False)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x, y = torch.rand(8, 1, 4, 4), torch.randint(0, 3, (8,))
+    with pytest.warns(Warning, match="train mode"):
+        pgd(model, x, y, eps=0.1, steps=3)
+    assert model.training and model.body[2].training and not model.body[3].training
+    assert all(p.grad is None for p in model.parameters())
+    assert not frozen.requires_grad and model.head.weight.requires_grad
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # batch-norm statistics untouched too

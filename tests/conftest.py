@@ -1,0 +1,16 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def trained_mlp():
+    """An MLP trained on the digits in about a second, and the test tensors."""
+    from robtest.data import digits_tensors
+    from robtest.zoo import mlp, train_classifier
+
+    x, y = digits_tensors("train")
+    model = train_classifier(mlp(hidden=(64,)), x, y, epochs=15, lr=3e-3, seed=0)
+    return model, digits_tensors("test")

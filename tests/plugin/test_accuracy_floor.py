@@ -1,0 +1,152 @@
+"""The accuracy_floor marker and the robust fixture: pass, fail message, summary table, keyword checks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def test_pass_fail_and_summary(project: pytest.Pytester):
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.accuracy_floor(attack="fgsm", eps=0.0, floor=0.9)
+        def test_holds():
+            pass
+
+        @pytest.mark.accuracy_floor(attack="pgd", eps=0.3, floor=0.99, steps=5)
+        def test_breaks():
+            pass
+
+        def test_by_hand(robust):
+            assert robust.accuracy(attack="fgsm", eps=0.3) >= 0.99
+        """
+    )
+    result = project.runpytest("--robust")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines([
+        "*accuracy 0.* (95% CI 0.*–0.*, n=60) under PGD L∞ ε=0.3, 5 steps, is below the floor 0.99*",
+    ])
+    # The hand-written assertion shows the whole measurement too.
+    result.stdout.fnmatch_lines(["*assert accuracy 0.* (95% CI *, n=60) under FGSM L∞ ε=0.3 >= 0.99*"])
+    result.stdout.fnmatch_lines([
+        "*robustness summary*",
+        "test*property*setting*measured*threshold*verdict*",
+        "*test_holds*accuracy_floor*>= 0.9*pass*",
+        "*test_breaks*accuracy_floor*PGD L∞ ε=0.3, 5 steps*>= 0.99*FAIL*",
+        "*test_by_hand*accuracy*FGSM*(in test)*FAIL*",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_unknown_marker_key_lists_accepted_ones(project: pytest.Pytester):
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.accuracy_floor(attack="pgd", eps=0.1, floor=0.5, stepz=3)
+        def test_typo():
+            pass
+
+        @pytest.mark.accuracy_floor(attack="pgd", eps=0.1)
+        def test_missing_floor():
+            pass
+
+        @pytest.mark.accuracy_floor(attack="pgdd", eps=0.1, floor=0.5)
+        def test_unknown_attack():
+            pass
+        """
+    )
+    result = project.runpytest("--robust")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines([
+        "*attack 'pgd' does not take 'stepz'; it accepts: norm, steps, step_size, random_start, restarts*",
+        "*@accuracy_floor needs floor; it accepts: eps, floor, attack*",
+        "*attack: expected one of fgsm, pgd, rfgsm, step_ll but got 'pgdd'*",
+    ])
+
+
+def test_clean_floor_with_attack_none_and_rules(project: pytest.Pytester):
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.accuracy_floor(attack=None, eps=0.0, floor=0.95)
+        def test_clean():
+            pass
+
+        # 60/60 correct: the Wilson lower bound is about 0.94, so 'confident' fails at 0.95.
+        @pytest.mark.accuracy_floor(attack=None, eps=0.0, floor=0.95, rule="confident")
+        def test_confident():
+            pass
+        """
+    )
+    result = project.runpytest("--robust")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*is below the floor 0.95 (rule 'confident'*"])
+
+
+def test_json_report(project: pytest.Pytester):
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.accuracy_floor(attack="fgsm", eps=0.01, floor=0.1)
+        def test_a():
+            pass
+        """
+    )
+    project.runpytest("--robust", "--robust-report=out.json").assert_outcomes(passed=1)
+    records = json.loads((project.path / "out.json").read_text(encoding="utf-8"))
+    assert records[0]["test"].endswith("test_a") and records[0]["verdict"] == "pass"
+    assert records[0]["measurement"]["n"] == 60
+
+
+def test_missing_robust_model_says_what_to_do(pytester: pytest.Pytester):
+    pytester.makepyfile("def test_x(robust):\n    pass\n")
+    result = pytester.runpytest("--robust")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*robtest needs a `robust_model` fixture: define one in conftest.py*"])
+
+
+def test_probability_outputs_fail_the_evaluation(pytester: pytest.Pytester):
+    pytester.makeconftest(
+        """
+        import pytest, torch
+
+        @pytest.fixture(scope="session")
+        def robust_model():
+            return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3), torch.nn.Softmax(dim=1))
+
+        @pytest.fixture(scope="session")
+        def robust_data():
+            return torch.rand(10, 1, 4, 4), torch.randint(0, 3, (10,))
+        """
+    )
+    pytester.makepyfile("def test_x(robust):\n    robust.accuracy(attack='fgsm', eps=0.1)\n")
+    result = pytester.runpytest("--robust")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*EvaluationWarning: the model returns probabilities*"])
+
+
+def test_normalised_data_is_refused(pytester: pytest.Pytester):
+    pytester.makeconftest(
+        """
+        import pytest, torch
+
+        @pytest.fixture(scope="session")
+        def robust_model():
+            return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+
+        @pytest.fixture(scope="session")
+        def robust_data():
+            return torch.randn(10, 1, 4, 4), torch.randint(0, 3, (10,))
+        """
+    )
+    pytester.makepyfile("def test_x(robust):\n    robust.accuracy(attack='fgsm', eps=0.1)\n")
+    result = pytester.runpytest("--robust")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*InputError: x: expected values in the box [[]0, 1] but got min*looks like normalised*"])
+    assert "_driver.py" not in result.stdout.str()  # the message, not a traceback through robtest

@@ -1,0 +1,79 @@
+"""--robust-device, --robust-samples, --robust-seed and friends: parsed when given, errors name the flag."""
+
+from __future__ import annotations
+
+import pytest
+
+FLOOR = """
+import pytest
+
+@pytest.mark.accuracy_floor(attack="pgd", eps=0.1, floor=0.0, steps=3)
+def test_floor():
+    pass
+"""
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--robust-device=gpu"], "*argument --robust-device: expected auto, cpu, cuda or cuda:N but got 'gpu'*"),
+    (["--robust-samples=0"], "*argument --robust-samples: expected an integer >= 1 but got '0'*"),
+    (["--robust-samples=lots"], "*argument --robust-samples: expected an integer >= 1 but got 'lots'*"),
+    (["--robust-seed=-1"], "*argument --robust-seed: expected a non-negative integer but got '-1'*"),
+    (["--robust-rule=strict"], "*argument --robust-rule: expected one of point, confident, plausible*"),
+    (["--robust-data=imagenet"], "*argument --robust-data: expected 'digits', 'digits28', 'mnist:PATH'*"),
+    (["--robust-confidence=95"], "*argument --robust-confidence: expected a number in (0, 1)*"),
+], ids=["device", "samples-zero", "samples-word", "seed-negative", "rule", "data", "confidence"])
+def test_bad_flags(project: pytest.Pytester, args, message):
+    project.makepyfile(FLOOR)
+    result = project.runpytest("--robust", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_bad_ini_value_names_the_ini_key(project: pytest.Pytester):
+    project.makeini("[pytest]\nrobust_samples = many\n")
+    project.makepyfile(FLOOR)
+    result = project.runpytest("--robust")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini option robust_samples: expected an integer >= 1 but got 'many'*"])
+
+
+def test_samples_flag_and_ini(project: pytest.Pytester):
+    project.makepyfile(FLOOR)
+    project.runpytest("--robust", "--robust-samples=17").stdout.fnmatch_lines(["*n=17*"])
+    project.makeini("[pytest]\nrobust_samples = 23\n")
+    project.runpytest("--robust").stdout.fnmatch_lines(["*n=23*"])
+    # The flag wins over the ini.
+    project.runpytest("--robust", "--robust-samples=5").stdout.fnmatch_lines(["*n=5*"])
+
+
+def test_cpu_device_and_seed_reproduce(project: pytest.Pytester):
+    project.makepyfile(FLOOR)
+    a = project.runpytest("--robust", "--robust-device=cpu", "--robust-seed=3", "--robust-samples=40")
+    b = project.runpytest("--robust", "--robust-device=cpu", "--robust-seed=3", "--robust-samples=40")
+    line = lambda r: [x for x in r.outlines if "test_floor" in x and "accuracy_floor" in x]  # noqa: E731
+    assert line(a) and line(a) == line(b)
+
+
+def test_cuda_without_cuda_is_a_clear_error(project: pytest.Pytester):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    project.makepyfile(FLOOR)
+    result = project.runpytest("--robust", "--robust-device=cuda")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*device: 'cuda' asked for CUDA but torch sees no CUDA device*"])
+
+
+def test_same_numbers_under_xdist(project: pytest.Pytester):
+    pytest.importorskip("xdist")
+    project.makepyfile(
+        FLOOR
+        + "\n@pytest.mark.accuracy_floor(attack='fgsm', eps=0.2, floor=0.0)\ndef test_other():\n    pass\n"
+    )
+    serial = project.runpytest_subprocess("--robust", "--robust-seed=1")
+    parallel = project.runpytest_subprocess("--robust", "--robust-seed=1", "-n", "2")
+    rows = lambda r: sorted(x for x in r.outlines if "accuracy_floor" in x and "::" in x)  # noqa: E731
+    assert len(rows(serial)) == 2
+    assert [" ".join(r.split()) for r in rows(serial)] == [" ".join(r.split()) for r in rows(parallel)]
+    assert parallel.stdout.str().count("robustness summary") == 1
