@@ -28,7 +28,7 @@ from robtest.errors import (
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"attacks", "data", "evaluate", "models", "stats", "weights", "measurement"}
+_SUBMODULES = {"attacks", "data", "evaluate", "models", "properties", "stats", "weights", "measurement"}
 # Public names re-exported from submodules, loaded on first access.
 _LAZY = {
     "evaluate_accuracy": "robtest.evaluate",

@@ -8,6 +8,7 @@ plugin's summary) as a JSON-safe record.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,19 +27,39 @@ __all__ = ["RobustSession", "Verdict", "RULES"]
 RULES = ("point", "confident", "plausible")
 
 
+def threshold(name: str, value: object) -> float:
+    """A threshold keyword must be a finite number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+        raise InvalidArgument(f"{name}: expected a finite number but got {value!r}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The outcome of one property check: the measurement, the threshold, and whether it held."""
 
     property: str
     measurement: Measurement
-    threshold: float
-    comparison: str  # ">=" for floors, "<=" for ceilings
+    threshold: float | tuple[float, float]
+    comparison: str  # ">=" for floors, "<=" for ceilings, "in" for a range (lo, hi)
     rule: str
     passed: bool
 
+    def threshold_text(self) -> str:
+        if self.comparison == "in":
+            lo, hi = self.threshold  # type: ignore[misc]
+            return f"in [{lo:g}, {hi:g}]"
+        return f"{self.comparison} {self.threshold:g}"
+
     def message(self) -> str:
         m = self.measurement
+        if self.comparison == "in":
+            lo, hi = self.threshold  # type: ignore[misc]
+            if self.passed:
+                return f"{m} lies in the range [{lo:g}, {hi:g}]"
+            how = {"point": "", "confident": " (rule 'confident': the whole interval must lie inside it)",
+                   "plausible": " (rule 'plausible': no part of the interval reaches it)"}[self.rule]
+            return f"{m}, is outside the range [{lo:g}, {hi:g}]{how}"
         word = {">=": "floor", "<=": "ceiling"}[self.comparison]
         if self.passed:
             return f"{m} meets the {word} {self.threshold:g}"
@@ -49,14 +70,28 @@ class Verdict:
 
     def to_record(self) -> dict[str, Any]:
         return {"property": self.property, "measurement": self.measurement.to_record(),
-                "threshold": f"{self.comparison} {self.threshold:g}", "rule": self.rule,
+                "threshold": self.threshold_text(), "rule": self.rule,
                 "verdict": "pass" if self.passed else "FAIL"}
 
 
-def decide(m: Measurement, threshold: float, comparison: str, rule: str) -> bool:
-    """Apply a verdict rule: ``point`` (the estimate), ``confident`` (the whole interval), ``plausible`` (any of it)."""
+def decide(m: Measurement, threshold: float | tuple[float, float], comparison: str, rule: str) -> bool:
+    """Apply a verdict rule: ``point`` (the estimate), ``confident`` (the whole interval), ``plausible`` (any of it).
+
+    ``comparison`` is ">=" (a floor), "<=" (a ceiling) or "in" (``threshold`` is a range ``(lo, hi)``).
+
+    >>> m = Measurement("exponent", 1.2, 1.05, 1.4, n=100)
+    >>> [decide(m, (0.9, 1.3), "in", r) for r in RULES]
+    [True, False, True]
+    """
     if rule not in RULES:
         raise InvalidArgument(f"rule: expected one of {RULES} but got {rule!r}")
+    if comparison == "in":
+        lo, hi = threshold  # type: ignore[misc]
+        if rule == "point":
+            return lo <= m.value <= hi
+        if rule == "confident":
+            return lo <= m.low and m.high <= hi
+        return m.high >= lo and m.low <= hi
     if comparison == ">=":
         v = {"point": m.value, "confident": m.low, "plausible": m.high}[rule]
         return v >= threshold
@@ -126,23 +161,216 @@ class RobustSession:
         return m
 
     def accuracy_floor(self, *, eps: float, floor: float, attack: str | None = "pgd", rule: str | None = None,
-                       **options: Any) -> Verdict:
-        """Check accuracy under ``attack`` at ``eps`` against ``floor`` with the verdict ``rule``."""
-        rule = rule or self.rule
-        if rule not in RULES:
-            raise InvalidArgument(f"rule: expected one of {RULES} but got {rule!r}")
+                       sequential: bool = False, **options: Any) -> Verdict:
+        """Check accuracy under ``attack`` at ``eps`` against ``floor`` with the verdict ``rule``.
+
+        With ``sequential=True`` (the marker's default) the data are taken in a seeded random order and the
+        evaluation stops at a planned look once the verdict cannot change at the run's confidence; the reported
+        interval is the one valid under those repeated looks (see :mod:`robtest.properties.sequential`) and
+        ``details["samples_used"]`` says how many samples it took.
+        """
+        rule = self._rule(rule)
+        threshold("floor", floor)
         s = self._settings(options)
         attack = None if attack in (None, "none", "clean") else attack
         if attack is not None:
             get_attack(attack).check_options(options, where="accuracy_floor")
-        m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds, device=self.device,
-                              **s, **options)
-        v = Verdict("accuracy_floor", m, float(floor), ">=", rule, decide(m, float(floor), ">=", rule))
+        check, data = None, self.data
+        if sequential:
+            from robtest.data import num_samples
+            from robtest.properties.sequential import SequentialCheck, shuffled
+
+            n_total = num_samples(self.data, s["samples"])
+            if n_total:
+                data = shuffled(self.data, s["seed"])
+                check = SequentialCheck(n_total=n_total, batch_size=s["batch_size"], threshold=float(floor),
+                                        comparison=">=", confidence=s["confidence"], kind="proportion")
+        m = evaluate_accuracy(self.model, data, attack=attack, eps=eps, bounds=self.bounds, device=self.device,
+                              stop=check, **s, **options)
+        if check is not None:
+            low, high = check.interval(m.details["correct"], m.n)
+            m = dataclasses.replace(m, low=low, high=high, details={**m.details, **check.details(m.n)})
+        return self._verdict("accuracy_floor", m, float(floor), rule)
+
+    # -- the properties of robtest.properties: each a measurement turned into a verdict ----------------------------
+
+    def _rule(self, rule: str | None) -> str:
+        rule = rule or self.rule
+        if rule not in RULES:
+            raise InvalidArgument(f"rule: expected one of {RULES} but got {rule!r}")
+        return rule
+
+    def _split(self, name: str, options: dict[str, Any], *, passthrough: bool = False
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The run's settings with overrides, and the options left over (the attack's, when ``passthrough``)."""
+        s = self._settings(options)
+        spec = PROPERTIES[name]
+        unknown = sorted(k for k in options if not (passthrough and k in spec.optional))
+        if unknown:
+            raise InvalidArgument(f"{name}: expected keyword arguments among {', '.join(spec.accepted)} but got "
+                                  f"{', '.join(unknown)}")
+        return s, options
+
+    def _verdict(self, name: str, m: Measurement, limit: float | tuple[float, float], rule: str) -> Verdict:
+        comparison = PROPERTIES[name].comparison
+        v = Verdict(name, m, limit, comparison, rule, decide(m, limit, comparison, rule))
         self._record(v.to_record())
         return v
+
+    def confidence_ceiling(self, *, ceiling: float, source: str = "fooling", steps: int = 100,
+                           step_size: float = 0.01, classes: int | list[int] | None = None, std: float = 0.1,
+                           statistic: str = "mean", sequential: bool = False, rule: str | None = None,
+                           **options: Any) -> Verdict:
+        """The model's mean (or max) confidence on non-examples from ``source`` is at most ``ceiling``.
+
+        See :func:`robtest.properties.non_example_confidence`; ``samples`` (default 200) counts non-examples.
+        """
+        from robtest.properties._common import input_shape
+        from robtest.properties.confidence import non_example_confidence
+
+        rule = self._rule(rule)
+        threshold("ceiling", ceiling)
+        s, _ = self._split("confidence_ceiling", options)
+        m = non_example_confidence(
+            self.model, shape=input_shape(self.data), source=source, classes=classes, samples=s["samples"] or 200,
+            steps=steps, step_size=step_size, std=std, statistic=statistic, ceiling=float(ceiling),
+            sequential=sequential, bounds=self.bounds, batch_size=s["batch_size"], seed=s["seed"],
+            device=self.device, confidence=s["confidence"])
+        return self._verdict("confidence_ceiling", m, float(ceiling), rule)
+
+    def offset_invariance(self, *, max_drop: float, offsets: tuple[float, float] = (-0.5, 0.5), grid: int = 21,
+                          tol: float = 1e-3, rule: str | None = None, **options: Any) -> Verdict:
+        """Adding the worst constant in ``offsets`` to every pixel costs at most ``max_drop`` accuracy.
+
+        See :func:`robtest.properties.offset_drop`.
+        """
+        from robtest.properties.offset import offset_drop
+
+        rule = self._rule(rule)
+        threshold("max_drop", max_drop)
+        s, _ = self._split("offset_invariance", options)
+        m = offset_drop(self.model, self.data, offsets=offsets, grid=grid, tol=tol, bounds=self.bounds,
+                        device=self.device, **s)
+        return self._verdict("offset_invariance", m, float(max_drop), rule)
+
+    def power_law(self, *, exponent: tuple[float, float], attack: str = "fgsm",
+                  eps: tuple[float, ...] = (0.002, 0.1), points: int = 8, min_errors: int = 5,
+                  max_error: float = 0.5, rule: str | None = None, **options: Any) -> Verdict:
+        """The exponent B of adversarial error ``A·ε^B`` lies in ``exponent=(lo, hi)``.
+
+        See :func:`robtest.properties.power_law_exponent`; attack options (``norm``, ``steps``...) pass through.
+        """
+        from robtest.properties._common import pair
+        from robtest.properties.power_law import power_law_exponent
+
+        rule = self._rule(rule)
+        limits = pair("exponent", exponent)
+        s, attack_options = self._split("power_law", options, passthrough=True)
+        m = power_law_exponent(self.model, self.data, attack=attack, eps=eps, points=points, min_errors=min_errors,
+                               max_error=max_error, bounds=self.bounds, device=self.device, **s, **attack_options)
+        return self._verdict("power_law", m, limits, rule)
+
+    def lipschitz(self, *, max: float, estimate: str = "local", radius: float = 0.05, steps: int = 30,
+                  rule: str | None = None, **options: Any) -> Verdict:
+        """The chosen Lipschitz estimate (``local``, ``sensitivity`` or ``global``) is at most ``max``.
+
+        See :func:`robtest.properties.lipschitz_estimate`.
+        """
+        from robtest.properties.lipschitz import lipschitz_estimate
+
+        rule = self._rule(rule)
+        threshold("max", max)
+        s, _ = self._split("lipschitz", options)
+        m = lipschitz_estimate(self.model, self.data, estimate=estimate, radius=radius, steps=steps,
+                               bounds=self.bounds, device=self.device, **s)
+        return self._verdict("lipschitz", m, float(max), rule)
+
+    def min_perturbation(self, *, floor: float, attack: str = "fgsm", norm: str = "linf",
+                         eps_max: float | None = None, bisections: int = 12, rule: str | None = None,
+                         **options: Any) -> Verdict:
+        """Empirical robustness ρ = mean ‖δ_min‖/‖x‖ is at least ``floor``.
+
+        See :func:`robtest.properties.minimal_perturbation`; attack options (``steps``...) pass through.
+        """
+        from robtest.properties.min_perturbation import minimal_perturbation
+
+        rule = self._rule(rule)
+        threshold("floor", floor)
+        s, attack_options = self._split("min_perturbation", options, passthrough=True)
+        m = minimal_perturbation(self.model, self.data, attack=attack, norm=norm, eps_max=eps_max,
+                                 bisections=bisections, bounds=self.bounds, device=self.device, **s,
+                                 **attack_options)
+        return self._verdict("min_perturbation", m, float(floor), rule)
 
     def check(self, name: str, kwargs: dict[str, Any]) -> Verdict:
         """Evaluate the property marker ``name`` with its keyword arguments."""
         if name not in PROPERTIES:
             raise InvalidArgument(f"property: expected one of {sorted(PROPERTIES)} but got {name!r}")
+        if "sequential" in PROPERTIES[name].optional:
+            # Markers are verdicts: stop as soon as the verdict is settled unless told otherwise.
+            kwargs = {"sequential": True, **kwargs}
         return getattr(self, name)(**kwargs)
+
+    # -- fuzzing (robtest.fuzz, robtest.strategies) --------------------------------------------------------------
+
+    #: Where failing perturbations' images go (the plugin sets it from --robust-artifacts; None: not saved).
+    artifacts_dir: str | None = None
+    #: The budget tier for @fuzz markers without max_examples (the plugin sets it from --robust-budget).
+    budget: str = "default"
+    #: A hypothesis example database for fuzz(); the default is the current hypothesis profile's.
+    hypothesis_database: Any = None
+
+    def _fuzz_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The evaluated points (a seeded subset when ``samples`` is set) and the model's clean predictions,
+        computed once: an ``@given`` test calls :meth:`assert_invariant` for every example."""
+        key = (self.samples, self.seed)
+        cache = self.__dict__.setdefault("_fuzz_cache", {})
+        if key not in cache:
+            from robtest.data import iter_batches
+            from robtest.fuzz import _logits
+
+            xs = [xb for xb, _ in iter_batches(self.data, batch_size=self.batch_size, samples=self.samples,
+                                               seed=self.seed)]
+            x = torch.cat(xs).to(self.device)
+            cache[key] = (x, _logits(self.model, x, self.batch_size).argmax(1))
+        return cache[key]
+
+    def assert_invariant(self, perturbation: Any, *, subset: Any = None, max_flips: int = 0) -> Any:
+        """Check that ``perturbation`` (from :mod:`robtest.strategies`) changes at most ``max_flips`` of the
+        model's predictions on the test points (or on ``subset``: a number of points or their indices).
+
+        Raises :class:`robtest.fuzz.InvarianceError` (an AssertionError) naming the change and the flipped
+        points, and saves their images under ``artifacts_dir`` (inside ``@given``: the final, minimal example).
+        Returns the :class:`robtest.fuzz.InvarianceCheck` when it holds.
+        """
+        from robtest.fuzz import assert_invariant
+
+        x, pred = self._fuzz_data()
+        return assert_invariant(self.model, x, pred, perturbation, subset=subset, max_flips=max_flips,
+                                artifacts=self.artifacts_dir, batch_size=self.batch_size, seed=self.seed,
+                                eligible=torch.ones_like(pred, dtype=torch.bool))
+
+    def fuzz(self, *, strategy: str, max_examples: int | None = None, budget: str | None = None,
+             max_flips: int = 0, guided: bool = False, **options: Any) -> Any:
+        """Search ``strategy`` (a name in :data:`robtest.strategies.STRATEGIES`; ``options`` are its own, e.g.
+        ``eps``) for a perturbation that changes more than ``max_flips`` predictions, shrink it, and return a
+        verdict (:class:`robtest.fuzz.FuzzResult`). The marker: ``@pytest.mark.fuzz(strategy="offsets")``."""
+        from robtest.fuzz import fuzz
+
+        options.pop("rule", None)  # a count of flips found, not an estimate: no interval rule applies
+        s = self._settings(options)
+        if (s["samples"], s["seed"]) != (self.samples, self.seed):
+            saved = (self.samples, self.seed)
+            self.samples, self.seed = s["samples"], s["seed"]
+            try:
+                x, pred = self._fuzz_data()
+            finally:
+                self.samples, self.seed = saved
+        else:
+            x, pred = self._fuzz_data()
+        db = {} if self.hypothesis_database is None else {"database": self.hypothesis_database}
+        result = fuzz(self.model, x, pred, strategy, options=options, max_examples=max_examples,
+                      budget=budget or self.budget, max_flips=max_flips, guided=guided, seed=s["seed"],
+                      artifacts=self.artifacts_dir, batch_size=s["batch_size"], confidence=s["confidence"], **db)
+        self._record(result.to_record())
+        return result

@@ -1,0 +1,173 @@
+"""How confident the model is on non-examples: fooling images and rubbish inputs (Galloway 2018 W2, Goodfellow G5).
+
+A robust model should not be sure about inputs that are not digits (or cats). Two sources of non-examples:
+
+* ``"fooling"`` (Galloway et al. 2018): start from noise ``N(0.5, std²)`` clipped to the box and take ``steps``
+  signed-gradient steps of ``step_size`` up the log-probability of a target class; the classes take turns.
+  The value per non-example is the probability the model gives the target class at the end.
+* rubbish inputs (Goodfellow et al. 2015): ``"gaussian"`` noise ``N(mid, std²)`` clipped to the box,
+  ``"uniform"`` noise over the box, or ``"constant"`` images of one random intensity. The value is the
+  highest softmax probability (the confidence of whatever the model predicts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from robtest.attacks._driver import check_bounds
+from robtest.errors import InvalidArgument
+from robtest.measurement import Measurement
+from robtest.models import eval_mode, on_device, resolve_device
+from robtest.properties._common import choice, number, positive_int
+from robtest.properties.sequential import SequentialCheck
+from robtest.stats import bootstrap_ci
+
+__all__ = ["SOURCES", "STATISTICS", "non_example_confidence", "non_examples"]
+
+SOURCES = ("fooling", "gaussian", "uniform", "constant")
+STATISTICS = ("mean", "max")
+
+
+def non_examples(model: torch.nn.Module, n: int, *, shape: Sequence[int], source: str = "fooling",
+                 classes: Sequence[int] = (0,), steps: int = 100, step_size: float = 0.01, std: float = 0.1,
+                 bounds: tuple[float, float] = (0.0, 1.0), generator: torch.Generator | None = None,
+                 device: torch.device | str = "cpu", offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` non-examples and the class each is judged by (the target for fooling images, else the prediction).
+
+    The target of non-example ``i`` is ``classes[(offset + i) % len(classes)]``. The model is used as given
+    (call it inside :func:`robtest.models.eval_mode`).
+    """
+    lo, hi = check_bounds(bounds)
+    dev = torch.device(device)
+    size = (n, *shape)
+    mid, width = (lo + hi) / 2, hi - lo
+    if source in ("fooling", "gaussian"):
+        x = (mid + std * width * torch.randn(size, generator=generator, device=dev)).clamp_(lo, hi)
+    elif source == "uniform":
+        x = lo + width * torch.rand(size, generator=generator, device=dev)
+    else:
+        v = lo + width * torch.rand((n,) + (1,) * len(shape), generator=generator, device=dev)
+        x = v.expand(size).clone()
+    if source != "fooling":
+        with torch.no_grad():
+            return x, model(x).argmax(dim=1)
+    idx = (torch.arange(n, device=dev) + offset) % len(classes)
+    target = torch.as_tensor(list(classes), device=dev)[idx]
+    with torch.enable_grad():
+        for _ in range(steps):
+            xg = x.detach().requires_grad_(True)
+            logp = F.log_softmax(model(xg), dim=1).gather(1, target[:, None]).sum()
+            (g,) = torch.autograd.grad(logp, xg)
+            x = (x + step_size * width * g.sign()).clamp_(lo, hi)
+    return x.detach(), target
+
+
+def non_example_confidence(
+    model: torch.nn.Module,
+    *,
+    shape: Sequence[int],
+    source: str = "fooling",
+    classes: int | Sequence[int] | None = None,
+    samples: int = 200,
+    steps: int = 100,
+    step_size: float = 0.01,
+    std: float = 0.1,
+    statistic: str = "mean",
+    ceiling: float | None = None,
+    sequential: bool = False,
+    bounds: tuple[float, float] = (0.0, 1.0),
+    batch_size: int = 256,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    confidence: float = 0.95,
+) -> Measurement:
+    """The model's confidence on ``samples`` non-examples from ``source``: their mean (or max) softmax probability.
+
+    ``classes`` (a count or a list of class indices; default all the model's outputs) are the fooling targets
+    and the classes the per-class breakdown (``details["per_class"]``) reports. ``step_size`` and ``std`` are in
+    units of the box width. The interval of the mean is a seeded bootstrap; with ``sequential=True`` and a
+    ``ceiling`` the non-examples are made in batches and the evaluation stops once a Hoeffding interval with
+    the error rate spent over planned looks (see :mod:`robtest.properties.sequential`) clears the ceiling, and
+    that interval is reported. For ``statistic="max"`` the value is the largest confidence found, a search
+    result: the interval runs from it to 1 (no finite search certifies a maximum), and a sequential run stops
+    as soon as one non-example beats the ceiling. Sequential runs make the non-examples in batches of at most
+    ``samples/16`` (and at least 16), so that there is something to look at.
+
+    >>> import torch
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+    >>> m = non_example_confidence(model, shape=(1, 2, 2), source="uniform", samples=50, device="cpu")
+    >>> m.name, m.n, 1 / 3 <= m.value <= 1, m.low <= m.value <= m.high
+    ('confidence', 50, True, True)
+    """
+    source = choice("source", source, SOURCES)
+    statistic = choice("statistic", statistic, STATISTICS)
+    samples, steps, batch_size = (positive_int(k, v) for k, v in
+                                  (("samples", samples), ("steps", steps), ("batch_size", batch_size)))
+    step_size = number("step_size", step_size, low=0, strict_low=True)
+    std = number("std", std, low=0)
+    if ceiling is not None:
+        ceiling = number("ceiling", ceiling, low=0, high=1)
+    shape = tuple(int(s) for s in shape)
+    dev = resolve_device(device)
+    gen = torch.Generator(device=dev).manual_seed(int(seed))
+    values: list[torch.Tensor] = []
+    judged: list[torch.Tensor] = []
+    check = None
+    if sequential and ceiling is not None:
+        # Looks need batches well below the sample count: at most 1/16 of it (and at least 16 images).
+        batch_size = min(batch_size, max(16, -(-samples // 16)))
+    if sequential and ceiling is not None and statistic == "mean":
+        check = SequentialCheck(n_total=samples, batch_size=batch_size, threshold=ceiling, comparison="<=",
+                                confidence=confidence, kind="mean")
+    with on_device(model, dev), eval_mode(model):
+        with torch.no_grad():
+            n_out = model(torch.full((1, *shape), sum(check_bounds(bounds)) / 2, device=dev)).shape[1]
+        if classes is None:
+            cls = list(range(n_out))
+        elif isinstance(classes, int) and not isinstance(classes, bool):
+            cls = list(range(positive_int("classes", classes)))
+        else:
+            cls = [int(c) for c in classes]  # type: ignore[union-attr]
+        if not cls or min(cls) < 0 or max(cls) >= n_out:
+            raise InvalidArgument(f"classes: expected class indices in 0..{n_out - 1} but got {classes!r}")
+        seen, total = 0, 0.0
+        while seen < samples:
+            k = min(batch_size, samples - seen)
+            x, c = non_examples(model, k, shape=shape, source=source, classes=cls, steps=steps, step_size=step_size,
+                                std=std, bounds=bounds, generator=gen, device=dev, offset=seen)
+            with torch.no_grad():
+                p = F.softmax(model(x), dim=1).gather(1, c[:, None]).squeeze(1)
+            values.append(p.cpu())
+            judged.append(c.cpu())
+            seen += k
+            total += float(p.sum())
+            if sequential and ceiling is not None:
+                if check is not None and check(total, seen):
+                    break
+                if statistic == "max" and float(p.max()) > ceiling:
+                    break
+    v = torch.cat(values).double()
+    c_all = torch.cat(judged)
+    per_class = {int(k): float(v[c_all == k].mean()) for k in sorted(set(c_all.tolist()))}
+    details = {"source": source, "statistic": statistic, "fraction_above_half": float((v > 0.5).double().mean()),
+               "max": float(v.max()), "mean": float(v.mean()), "per_class": per_class,
+               "worst_class": max(per_class, key=per_class.__getitem__), "sequential": False,
+               "samples_used": int(v.numel()), "samples_planned": samples}
+    if statistic == "max":
+        value, low, high = float(v.max()), float(v.max()), 1.0
+        details["stopped_early"] = int(v.numel()) < samples
+    elif check is not None:
+        value = float(v.mean())
+        low, high = check.interval(float(v.sum()), int(v.numel()))
+        details.update(check.details(int(v.numel())))
+    else:
+        value = float(v.mean())
+        low, high = bootstrap_ci(v.numpy(), np.mean, confidence=confidence, seed=seed)
+    what = (f"on fooling images ({steps} steps of {step_size:g} from N(0.5, {std:g}²))" if source == "fooling"
+            else f"on {source} {'images' if source == 'constant' else 'noise'}")
+    return Measurement(name=f"{statistic} confidence" if statistic == "max" else "confidence", value=value, low=low,
+                       high=high, n=int(v.numel()), confidence=confidence, context=what, details=details)

@@ -1,0 +1,184 @@
+"""Sequential verdicts: evaluate in batches and stop once the verdict can no longer change.
+
+Looking at the data after every batch and stopping when the interval clears the threshold would inflate the
+error rate if each look used the nominal interval. Here the looks are planned in advance (sample sizes
+``batch_size·2^k`` and the end, fixed before any data is seen) and the error rate ``α = 1 − confidence`` is
+spent over them: half at the final look, the other half split equally over the interim looks (Bonferroni).
+By the union bound the intervals hold *simultaneously* at all looks with probability at least ``1 − α``, so
+the interval reported at whatever look the evaluation stopped is an honest ``confidence``-level interval and
+the verdict read from it errs with probability at most ``α``.
+
+The evaluation stops at a look when the interval lies wholly on one side of the threshold: then the point,
+``confident`` and ``plausible`` rules agree and more samples could not change the verdict at this confidence.
+
+Two kinds of quantity: ``"proportion"`` (0/1 outcomes: exact Clopper–Pearson intervals) and ``"mean"`` (values
+in [0, 1], such as softmax confidences: Hoeffding intervals, valid for any distribution on [0, 1]).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+
+from robtest.errors import InvalidArgument
+from robtest.stats import clopper_pearson
+
+__all__ = ["KINDS", "SequentialCheck", "look_schedule", "spending", "sequential_mean", "hoeffding_interval",
+           "shuffled"]
+
+KINDS = ("proportion", "mean")
+
+
+def look_schedule(n_total: int, batch_size: int) -> tuple[int, ...]:
+    """The planned looks: sample sizes ``batch_size·2^k`` below ``n_total``, then ``n_total``.
+
+    >>> look_schedule(540, 64)
+    (64, 128, 256, 512, 540)
+    >>> look_schedule(50, 64)
+    (50,)
+    """
+    if not isinstance(n_total, int) or n_total < 1:
+        raise InvalidArgument(f"n_total: expected an integer >= 1 but got {n_total!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidArgument(f"batch_size: expected an integer >= 1 but got {batch_size!r}")
+    looks, n = [], batch_size
+    while n < n_total:
+        looks.append(n)
+        n *= 2
+    return (*looks, n_total)
+
+
+def spending(looks: int, alpha: float) -> tuple[float, ...]:
+    """Error rate per look: ``α/2`` at the last, ``α/(2(K−1))`` at each of the ``K−1`` interim looks.
+
+    >>> spending(5, 0.05)
+    (0.00625, 0.00625, 0.00625, 0.00625, 0.025)
+    >>> spending(1, 0.05)
+    (0.05,)
+    """
+    if not 0 < alpha < 1:
+        raise InvalidArgument(f"alpha: expected a number in (0, 1) but got {alpha!r}")
+    if looks == 1:
+        return (alpha,)
+    return (*([alpha / (2 * (looks - 1))] * (looks - 1)), alpha / 2)
+
+
+def hoeffding_interval(total: float, n: int, *, alpha: float) -> tuple[float, float]:
+    """Two-sided Hoeffding interval for the mean of ``n`` values in [0, 1] summing to ``total``.
+
+    >>> [round(v, 3) for v in hoeffding_interval(50.0, 100, alpha=0.05)]
+    [0.364, 0.636]
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    m = total / n
+    h = math.sqrt(math.log(2 / alpha) / (2 * n))
+    return max(0.0, m - h), min(1.0, m + h)
+
+
+def _interval(kind: str, total: float, n: int, alpha: float) -> tuple[float, float]:
+    if kind == "proportion":
+        lo, hi = clopper_pearson(int(round(total)), n, alpha=alpha)
+        return float(lo), float(hi)
+    return hoeffding_interval(total, n, alpha=alpha)
+
+
+class SequentialCheck:
+    """The ``stop(total, seen)`` callback of a sequential verdict, and the honest interval where it stopped.
+
+    ``total`` is the running count (``kind="proportion"``) or sum of values in [0, 1] (``kind="mean"``) over
+    ``seen`` samples. Call it after every batch; it looks only at the planned looks.
+
+    >>> check = SequentialCheck(n_total=1000, batch_size=100, threshold=0.5, comparison=">=")
+    >>> check(95, 100)        # 95 of the first 100 correct: clearly above a floor of 0.5
+    True
+    >>> low, high = check.interval(95, 100)
+    >>> 0.5 < low < 0.95 < high, check.looks_taken, check.planned
+    (True, 1, (100, 200, 400, 800, 1000))
+    """
+
+    def __init__(self, *, n_total: int, batch_size: int, threshold: float, comparison: str,
+                 confidence: float = 0.95, kind: str = "proportion") -> None:
+        if comparison not in (">=", "<="):
+            raise InvalidArgument(f"comparison: expected '>=' or '<=' but got {comparison!r}")
+        if kind not in KINDS:
+            raise InvalidArgument(f"kind: expected one of {KINDS} but got {kind!r}")
+        if not 0 < confidence < 1:
+            raise InvalidArgument(f"confidence: expected a number in (0, 1) but got {confidence!r}")
+        self.planned = look_schedule(n_total, batch_size)
+        self.alphas = spending(len(self.planned), 1 - confidence)
+        self.threshold, self.comparison, self.kind = float(threshold), comparison, kind
+        self.looks_taken = 0
+        self._last: tuple[int, float, float] | None = None  # (seen, low, high) at the latest look
+
+    def _decided(self, low: float, high: float) -> bool:
+        if self.comparison == ">=":
+            return low >= self.threshold or high < self.threshold
+        return high <= self.threshold or low > self.threshold
+
+    def _look(self, total: float, seen: int) -> tuple[float, float]:
+        alpha = self.alphas[min(self.looks_taken, len(self.alphas) - 1)]
+        low, high = _interval(self.kind, total, seen, alpha)
+        self.looks_taken += 1
+        self._last = (seen, low, high)
+        return low, high
+
+    def __call__(self, total: float, seen: int) -> bool:
+        if self.looks_taken >= len(self.planned) or seen < self.planned[self.looks_taken]:
+            return False
+        return self._decided(*self._look(total, seen))
+
+    def interval(self, total: float, seen: int) -> tuple[float, float]:
+        """The interval to report after the evaluation ended at ``seen`` samples (stopped early or not)."""
+        if self._last is not None and self._last[0] == seen:
+            return self._last[1], self._last[2]
+        # The data ran out between looks: count the end as the next planned look (the union bound still holds).
+        return self._look(total, seen)
+
+    def details(self, seen: int) -> dict[str, Any]:
+        return {"sequential": True, "samples_used": seen, "samples_planned": self.planned[-1],
+                "looks": self.looks_taken, "stopped_early": seen < self.planned[-1]}
+
+
+def sequential_mean(values: Sequence[float] | np.ndarray, *, threshold: float, comparison: str, batch_size: int,
+                    confidence: float = 0.95, kind: str = "proportion") -> tuple[float, float, float, int]:
+    """Run the sequential procedure over a stream of values: ``(estimate, low, high, samples used)``.
+
+    >>> rng = np.random.default_rng(0)
+    >>> est, low, high, used = sequential_mean(rng.random(2000) < 0.9, threshold=0.6, comparison=">=",
+    ...                                        batch_size=50)
+    >>> used < 2000 and low > 0.6
+    True
+    """
+    v = np.asarray(values, dtype=float)
+    check = SequentialCheck(n_total=len(v), batch_size=batch_size, threshold=threshold, comparison=comparison,
+                            confidence=confidence, kind=kind)
+    total, seen = 0.0, 0
+    for i in range(0, len(v), batch_size):
+        chunk = v[i:i + batch_size]
+        total += float(chunk.sum())
+        seen += len(chunk)
+        if check(total, seen):
+            break
+    low, high = check.interval(total, seen)
+    return total / seen, low, high, seen
+
+
+def shuffled(data: object, seed: int) -> object:
+    """``data`` in a seeded random order: sequential stopping needs exchangeable batches, not sorted classes.
+
+    Tuples ``(x, y)`` and sized datasets are reordered (a view, no copy of a dataset); anything else (a
+    ``DataLoader``) is returned as it is and keeps its own order.
+    """
+    g = torch.Generator().manual_seed(int(seed) + 7919)
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        perm = torch.randperm(data[0].shape[0], generator=g)
+        return data[0][perm], data[1][perm]
+    if isinstance(data, Dataset) and hasattr(data, "__len__"):
+        return Subset(data, torch.randperm(len(data), generator=g).tolist())  # type: ignore[arg-type]
+    return data
