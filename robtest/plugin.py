@@ -20,6 +20,7 @@ from robtest._markers import PROPERTIES, marker_errors
 
 SKIP_REASON = "robustness test: run with pytest --robust (or robust = true in the ini file)"
 _RULES = ("point", "confident", "plausible")
+_BUDGETS = ("quick", "default", "thorough")  # robtest.fuzz.BUDGETS, named here without importing it
 _DATA_RE = re.compile(r"^(digits|digits8|digits28|(mnist|cifar10|folder):.+)$")
 
 
@@ -74,6 +75,18 @@ def _data(value: str) -> str:
     return value.strip()
 
 
+def _budget(value: str) -> str:
+    if value not in _BUDGETS:
+        raise ValueError(f"expected one of {', '.join(_BUDGETS)} but got {value!r}")
+    return value
+
+
+def _folder(value: str) -> str:
+    if not value.strip():
+        raise ValueError(f"expected a folder path but got {value!r}")
+    return value.strip()
+
+
 def _argparse_type(fn: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(value: str) -> Any:
         try:
@@ -107,6 +120,10 @@ _OPTIONS = (
     _Option("robust_rule", _rule, "point", "verdict rule: point (estimate), confident (whole interval: release gates), "
             "plausible (interval reaches it: reproducing a paper on few samples)"),
     _Option("robust_confidence", _confidence, 0.95, "confidence level of the intervals"),
+    _Option("robust_artifacts", _folder, "robtest-artifacts", "folder (relative: under the rootdir) for the images "
+            "and JSON of failing perturbations found by fuzzing"),
+    _Option("robust_budget", _budget, "default", "fuzzing budget tier: quick, default or thorough (hypothesis "
+            "max_examples 25 / 100 / 500 for @fuzz markers; given explicitly, also for @given tests)"),
 )
 
 
@@ -121,11 +138,14 @@ class Settings:
     rule: str
     confidence: float
     report: str | None
+    artifacts: str = "robtest-artifacts"
+    budget: str = "default"
 
 
 SETTINGS = pytest.StashKey[Settings]()
 CURRENT = pytest.StashKey[Any]()
 SESSION = pytest.StashKey[Any]()
+HYPOTHESIS_PROFILE = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -168,6 +188,20 @@ def pytest_configure(config: pytest.Config) -> None:
         # A broken evaluation must not pass: EvaluationWarning is an error unless the user's own
         # filterwarnings (ini, -W, or a mark) says otherwise; inserted first so theirs take precedence.
         config.getini("filterwarnings").insert(0, "error::robtest.errors.EvaluationWarning")
+        # Slow models must not trip hypothesis deadlines in @given robustness tests; --robust-budget sets the
+        # number of examples. (Imports hypothesis, not torch, and only under --robust.)
+        from robtest.fuzz import configure_hypothesis
+
+        given_budget = config.getoption("robust_budget") is not None or config.getini("robust_budget") not in (None, "")
+        config.stash[HYPOTHESIS_PROFILE] = configure_hypothesis(settings.budget if given_budget else None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(HYPOTHESIS_PROFILE, None)
+    if previous is not None:
+        from robtest.fuzz import restore_hypothesis
+
+        restore_hypothesis(previous)
 
 
 def _property_marks(item: pytest.Item) -> list[pytest.Mark]:
@@ -223,6 +257,19 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     return result
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    report = yield
+    # robtest's own errors already say what was expected, what came and what to do: show just that,
+    # not a traceback through robtest's internals.
+    from robtest.errors import RobtestError
+
+    if call.excinfo is not None and call.excinfo.errisinstance(RobtestError) and report.outcome == "failed":
+        exc = call.excinfo.value
+        report.longrepr = f"{item.nodeid}: {type(exc).__name__}: {exc}"
+    return report
+
+
 # -- fixtures ----------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
@@ -258,6 +305,8 @@ def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) 
 
     with RobustSession(robust_model, robust_data, device=s.device, samples=s.samples, seed=s.seed,
                        batch_size=s.batch_size, confidence=s.confidence, rule=s.rule, recorder=record) as session:
+        session.artifacts_dir = str(config.rootpath / s.artifacts)  # an absolute path stays as it is
+        session.budget = s.budget
         yield session
 
 

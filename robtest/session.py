@@ -345,6 +345,7 @@ class RobustSession:
         """
         from robtest.fuzz import assert_invariant
 
+        __tracebackhide__ = True
         x, pred = self._fuzz_data()
         return assert_invariant(self.model, x, pred, perturbation, subset=subset, max_flips=max_flips,
                                 artifacts=self.artifacts_dir, batch_size=self.batch_size, seed=self.seed,
