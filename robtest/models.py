@@ -31,7 +31,9 @@ class Normalized(nn.Module):
         mean_t = torch.as_tensor(mean, dtype=torch.float32).flatten()
         std_t = torch.as_tensor(std, dtype=torch.float32).flatten()
         if mean_t.shape != std_t.shape:
-            raise InvalidArgument(f"Normalized: expected mean and std of one length but got {mean_t.numel()} and {std_t.numel()}")
+            raise InvalidArgument(
+                f"Normalized: expected mean and std of one length but got {mean_t.numel()} and {std_t.numel()}"
+            )
         if (std_t <= 0).any():
             raise InvalidArgument(f"Normalized: expected std > 0 but got {std_t.tolist()}")
         self.model = model

@@ -71,7 +71,9 @@ def _confidence(value: str) -> float:
 
 def _data(value: str) -> str:
     if not _DATA_RE.match(value.strip()):
-        raise ValueError(f"expected 'digits', 'digits28', 'mnist:PATH', 'cifar10:PATH' or 'folder:PATH' but got {value!r}")
+        raise ValueError(
+            f"expected 'digits', 'digits28', 'mnist:PATH', 'cifar10:PATH' or 'folder:PATH' but got {value!r}"
+        )
     return value.strip()
 
 
@@ -111,7 +113,8 @@ class _Option:
 
 
 _OPTIONS = (
-    _Option("robust_device", _device, "auto", "device for robustness tests: auto (CUDA when present), cpu, cuda, cuda:N"),
+    _Option("robust_device", _device, "auto",
+            "device for robustness tests: auto (CUDA when present), cpu, cuda, cuda:N"),
     _Option("robust_samples", _positive_int, None, "evaluate at most N samples (a seeded random subset); default all"),
     _Option("robust_seed", _seed, 0, "seed for subsets and random starts (same numbers on every rerun and worker)"),
     _Option("robust_batch_size", _positive_int, 256, "evaluation batch size"),
@@ -274,7 +277,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(scope="session")
 def robust_model() -> Any:
-    """The model under test. Override it in your conftest.py: return a torch.nn.Module mapping [0, 1] images to logits."""
+    """The model under test: override it in your conftest.py with a torch.nn.Module mapping [0, 1] images to logits."""
     pytest.fail(
         "robtest needs a `robust_model` fixture: define one in conftest.py that returns your torch.nn.Module "
         "(images in [0, 1] -> logits; wrap normalising models in robtest.Normalized)",
@@ -348,7 +351,7 @@ class _Summary:
         tr = terminalreporter
         tr.write_sep("=", "robustness summary")
         for i, row in enumerate(rows):
-            line = "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
+            line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
             tr.write_line(line, bold=(i == 0), red=row[-1] == "FAIL", green=row[-1] == "pass")
 
 

@@ -117,7 +117,9 @@ class RobustSession:
         recorder: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         if not callable(model):
-            raise InvalidArgument(f"robust_model: expected a torch.nn.Module (or callable) but got {type(model).__name__}")
+            raise InvalidArgument(
+                f"robust_model: expected a torch.nn.Module (or callable) but got {type(model).__name__}"
+            )
         self.model, self.data = model, data
         self.device = resolve_device(device)
         self.samples, self.seed, self.batch_size = samples, seed, batch_size

@@ -36,7 +36,8 @@ def load_state_dict(path: str | Path, *, allow_pickle: bool = False) -> dict[str
                 f"run code. Save a state_dict (torch.save(model.state_dict(), path)) or safetensors, or pass "
                 f"allow_pickle=True if you trust this file. (torch said: {str(exc).splitlines()[0]})"
             ) from None
-        warnings.warn(f"unpickling '{p}' with weights_only=False because allow_pickle=True", RobustnessWarning, stacklevel=2)
+        warnings.warn(f"unpickling '{p}' with weights_only=False because allow_pickle=True", RobustnessWarning,
+                      stacklevel=2)
         obj = torch.load(p, map_location="cpu", weights_only=False)
     if isinstance(obj, nn.Module):
         obj = obj.state_dict()

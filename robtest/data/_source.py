@@ -61,7 +61,9 @@ def iter_batches(data: object, *, batch_size: int = 256, samples: int | None = N
             raise InputError(f"data: expected {_EXPECTED} but got a {type(data).__name__} of {len(data)} items")
         x, y = data
         if x.shape[0] != y.shape[0]:
-            raise InputError(f"data: expected x and y with one label per sample but got x {tuple(x.shape)}, y {tuple(y.shape)}")
+            raise InputError(
+                f"data: expected x and y with one label per sample but got x {tuple(x.shape)}, y {tuple(y.shape)}"
+            )
         idx = _subset_indices(x.shape[0], samples, seed)
         if idx is not None:
             x, y = x[idx], y[idx]

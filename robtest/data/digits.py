@@ -66,6 +66,8 @@ def digits_tensors(split: str = "test", *, size: int = 8, seed: int = 0, classes
     return x.clone(), y.clone()
 
 
-def digits(split: str = "test", *, size: int = 8, seed: int = 0, classes: tuple[int, ...] | None = None) -> TensorDataset:
+def digits(
+    split: str = "test", *, size: int = 8, seed: int = 0, classes: tuple[int, ...] | None = None
+) -> TensorDataset:
     """The digits as a ``TensorDataset`` (see :func:`digits_tensors`)."""
     return TensorDataset(*digits_tensors(split, size=size, seed=seed, classes=classes))

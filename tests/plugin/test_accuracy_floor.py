@@ -148,5 +148,5 @@ def test_normalised_data_is_refused(pytester: pytest.Pytester):
     pytester.makepyfile("def test_x(robust):\n    robust.accuracy(attack='fgsm', eps=0.1)\n")
     result = pytester.runpytest("--robust")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*InputError: x: expected values in the box [[]0, 1] but got min*looks like normalised*"])
+    result.stdout.fnmatch_lines(["*InputError: x: expected values in the box [[]0, 1] but got min*looks like normal*"])
     assert "_driver.py" not in result.stdout.str()  # the message, not a traceback through robtest
