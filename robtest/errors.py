@@ -18,6 +18,7 @@ __all__ = [
     "RobustnessWarning",
     "EvaluationWarning",
     "ModelStateWarning",
+    "BatchSplitWarning",
 ]
 
 
@@ -63,3 +64,10 @@ class EvaluationWarning(RobustnessWarning):
 
 class ModelStateWarning(RobustnessWarning):
     """The model was in a state robtest had to change for the evaluation (e.g. train mode); it was restored."""
+
+
+class BatchSplitWarning(RobustnessWarning, ResourceWarning):
+    """A batch did not fit in memory and was split in halves and retried; results are unchanged, only slower.
+
+    Pass a smaller ``batch_size`` to avoid the failed first attempt.
+    """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from robtest.attacks import get_attack
 from robtest.attacks._driver import check_batch, check_bounds, check_logits, predict
 from robtest.attacks._norms import get_norm
 from robtest.data import iter_batches
+from robtest.errors import BatchSplitWarning
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
 from robtest.stats import proportion_ci
@@ -32,6 +34,76 @@ def describe_attack(attack: str | None, eps: float, options: dict[str, Any]) -> 
             val = options[key]
             parts.append(f"{val} {key}" if key in ("steps", "restarts") else f"{key}={val}")
     return ", ".join(parts)
+
+
+def _batch_counts(model, x: torch.Tensor, y: torch.Tensor, spec, eps: float, bounds: tuple[float, float],
+                  gen: torch.Generator, options: dict[str, Any]) -> tuple[int, int]:
+    """(clean correct, correct under attack) on one batch; only clean-correct points are attacked."""
+    logits = predict(model, x)
+    check_logits(logits, x, y)
+    ok = logits.argmax(dim=1) == y
+    clean = int(ok.sum())
+    if spec is None or eps == 0:
+        return clean, clean
+    idx = ok.nonzero().squeeze(1)
+    if not idx.numel():
+        return clean, 0
+    x_adv = spec.fn(model, x[idx], y[idx], eps=eps, bounds=bounds, generator=gen, **options)
+    return clean, int((predict(model, x_adv).argmax(dim=1) == y[idx]).sum())
+
+
+def _is_oom(err: BaseException) -> bool:
+    return isinstance(err, torch.cuda.OutOfMemoryError) or (
+        isinstance(err, RuntimeError) and "out of memory" in str(err).lower())
+
+
+class _Splitter:
+    """Runs a batch in chunks small enough to fit: on out-of-memory the chunk is halved and retried (the
+    generator rewound to where the failed attempt started), and later batches start at the size that worked.
+    Warns once per evaluation."""
+
+    def __init__(self) -> None:
+        self.limit: int | None = None
+        self.warned = False
+
+    def run(self, fn: Callable[[torch.Tensor, torch.Tensor], tuple[int, int]], x: torch.Tensor, y: torch.Tensor,
+            gen: torch.Generator) -> tuple[int, int]:
+        n = x.shape[0]
+        step = n if self.limit is None else min(n, self.limit)
+        c = a = 0
+        i = 0
+        while i < n:
+            size = min(step, n - i)
+            state = gen.get_state()
+            got = self._try(fn, x[i:i + size], y[i:i + size])
+            if got is None:
+                gen.set_state(state)
+                step = max(1, size // 2)
+                self.limit = step
+                continue
+            c, a, i = c + got[0], a + got[1], i + size
+        return c, a
+
+    def _try(self, fn, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int] | None:
+        try:
+            return fn(x, y)
+        except RuntimeError as err:
+            if not _is_oom(err) or x.shape[0] <= 1:
+                raise
+            msg = str(err).splitlines()[0][:200]
+        # Out of the except block, so the failed attempt's tensors (held by the traceback) are freed first.
+        if x.is_cuda:
+            torch.cuda.empty_cache()
+        if not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"a batch of {x.shape[0]} did not fit in memory ({msg}); robtest splits batches in halves and "
+                f"retries, which changes no result but costs time. Pass a smaller batch_size "
+                f"(e.g. {max(1, x.shape[0] // 2)}) to avoid the failed attempts.",
+                BatchSplitWarning,
+                stacklevel=4,
+            )
+        return None
 
 
 def evaluate_accuracy(
@@ -58,6 +130,10 @@ def evaluate_accuracy(
     ``stop(correct, seen)``, when given, is asked after every batch and ends the evaluation early when it
     returns True (the sequential verdicts use it).
 
+    A batch that does not fit in memory (CUDA out-of-memory) is split in halves and retried, with a
+    :class:`~robtest.errors.BatchSplitWarning`. Deterministic attacks give exactly the unsplit result; with a
+    random start the halves draw their starts separately, so examples (not the attack's strength) may differ.
+
     Returns a :class:`~robtest.Measurement` with a Wilson interval; ``details`` holds the clean accuracy.
 
     >>> import torch
@@ -76,23 +152,17 @@ def evaluate_accuracy(
     dev = resolve_device(device)
     gen = torch.Generator(device=dev).manual_seed(int(seed))
     clean_ok = adv_ok = seen = 0
+    split = _Splitter()
     with on_device(model, dev), eval_mode(model):
         for xb, yb in iter_batches(data, batch_size=batch_size, samples=samples, seed=seed):
             check_batch(xb, yb, (lo, hi))
             x = xb.to(dev, non_blocking=True)
             y = yb.to(dev, non_blocking=True).long()
-            logits = predict(model, x)
-            check_logits(logits, x, y)
-            ok = logits.argmax(dim=1) == y
-            clean_ok += int(ok.sum())
+            c, a = split.run(lambda xs, ys: _batch_counts(model, xs, ys, spec, eps, (lo, hi), gen, options), x, y,
+                                 gen)
+            clean_ok += c
+            adv_ok += a
             seen += y.shape[0]
-            if spec is None or eps == 0:
-                adv_ok += int(ok.sum())
-            else:
-                idx = ok.nonzero().squeeze(1)
-                if idx.numel():
-                    x_adv = spec.fn(model, x[idx], y[idx], eps=eps, bounds=(lo, hi), generator=gen, **options)
-                    adv_ok += int((predict(model, x_adv).argmax(dim=1) == y[idx]).sum())
             if stop is not None and stop(adv_ok, seen):
                 break
     low, high = proportion_ci(adv_ok, seen, confidence=confidence)

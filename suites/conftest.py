@@ -1,4 +1,5 @@
-"""Shared by every suite: the training data that matches --robust-data, and the run's seed."""
+"""Shared by every suite: the training data that matches --robust-data, the run's seed, the trained reference
+models (`zoo`) and the `claim` recorder that puts a measured number in the summary table."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def train_data(pytestconfig: pytest.Config):
     from robtest.plugin import SETTINGS
 
     ds = from_spec(pytestconfig.stash[SETTINGS].data, split="train")
-    xs, ys = zip(*iter_batches(ds, batch_size=1024))
+    xs, ys = zip(*iter_batches(ds, batch_size=1024), strict=True)
     return torch.cat(xs), torch.cat(ys)
 
 
@@ -23,3 +24,50 @@ def robust_seed(pytestconfig: pytest.Config) -> int:
     from robtest.plugin import SETTINGS
 
     return pytestconfig.stash[SETTINGS].seed
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, train_data, robust_seed):
+    """Train a reference model once per run and share it: ``zoo(name, build, data=None, **recipe)``.
+
+    ``build()`` makes the untrained model, ``recipe`` goes to ``robtest.zoo.train_classifier`` (seeded with
+    --robust-seed), ``data`` is ``(x, y)`` (the training split by default). The weights are cached under the
+    run's temporary root behind a file lock, so pytest-xdist workers train each model once between them.
+    ``name`` must tell the models apart (architecture, recipe, data).
+    """
+    import os
+
+    from robtest.plugin import SETTINGS
+    from robtest.zoo import cached_model, train_classifier
+
+    base = tmp_path_factory.getbasetemp()
+    # xdist workers' basetemps share a parent that is fresh for the run; a plain run keeps its own basetemp.
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "robtest-zoo"
+    spec = pytestconfig.stash[SETTINGS].data
+
+    def get(name: str, build, data=None, **recipe):
+        x, y = train_data if data is None else data
+        recipe.setdefault("seed", robust_seed)
+        key = f"{name}-{spec}-seed{recipe['seed']}"
+        return cached_model(key, build, lambda m: train_classifier(m, x, y, reinit=True, **recipe), root)
+
+    return get
+
+
+@pytest.fixture
+def claim(request: pytest.FixtureRequest):
+    """Put a measured number in the robustness summary: ``claim("G1 error", 0.99, ">= 0.97", context=...)``.
+
+    The row's verdict is the test's outcome (the test asserts the threshold itself).
+    """
+    from robtest.measurement import Measurement
+
+    def put(name: str, value: float, threshold: str, *, context: str = "", low: float | None = None,
+            high: float | None = None, n: int = 0) -> None:
+        v = float(value)
+        m = Measurement(name, v, v if low is None else low, v if high is None else high, n=n, context=context)
+        print(f"\n  {name} = {v:.4g} ({context}); threshold {threshold}")
+        request.node.user_properties.append(
+            ("robtest", {"property": name, "measurement": m.to_record(), "threshold": threshold, "verdict": None}))
+
+    return put

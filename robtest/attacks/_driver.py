@@ -44,7 +44,8 @@ def check_batch(x: object, y: object, bounds: Bounds) -> None:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
         got = f"{type(x).__name__} {tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise InputError(f"x: expected a float tensor of shape (N, ...) with N samples but got {got}")
-    if not isinstance(y, torch.Tensor) or y.dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.bool):
+    not_labels = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.bool)
+    if not isinstance(y, torch.Tensor) or y.dtype in not_labels:
         got = f"tensor {y.dtype}" if isinstance(y, torch.Tensor) else type(y).__name__
         raise InputError(f"y: expected an integer tensor of class labels but got {got}; use y.long()")
     if y.dim() != 1 or y.shape[0] != x.shape[0]:
@@ -75,7 +76,9 @@ def check_eps(eps: float | torch.Tensor, norm: Norm, bounds: Bounds, x: torch.Te
     """ε must be a finite non-negative number in pixel units of the box."""
     if isinstance(eps, torch.Tensor):
         if eps.dim() > 1 or (eps.dim() == 1 and eps.shape[0] != x.shape[0]):
-            raise InvalidArgument(f"eps: expected a number or a tensor of shape ({x.shape[0]},) but got {tuple(eps.shape)}")
+            raise InvalidArgument(
+                f"eps: expected a number or a tensor of shape ({x.shape[0]},) but got {tuple(eps.shape)}"
+            )
         big = float(eps.max()) if eps.numel() else 0.0
         bad = eps.numel() and (not bool(torch.isfinite(eps).all()) or float(eps.min()) < 0)
         shown = f"tensor with min {float(eps.min()):.4g}" if eps.numel() else "empty tensor"
@@ -113,7 +116,8 @@ def check_logits(out: object, x: torch.Tensor, y: torch.Tensor) -> None:
     n = x.shape[0]
     if out.dim() != 2 or out.shape[0] != n:
         raise ModelOutputError(
-            f"model output: expected logits of shape ({n}, num_classes) for input {tuple(x.shape)} but got {tuple(out.shape)}"
+            f"model output: expected logits of shape ({n}, num_classes) for input {tuple(x.shape)} "
+            f"but got {tuple(out.shape)}"
         )
     if not bool(torch.isfinite(out).all()):
         k = int((~torch.isfinite(out)).any(dim=1).sum())
@@ -126,7 +130,8 @@ def check_logits(out: object, x: torch.Tensor, y: torch.Tensor) -> None:
         raise InputError(f"y: expected labels in 0..{c - 1} (the model has {c} outputs) but got {int(y.max())}")
     if c > 1 and n:
         od = out.detach().double()
-        if float(od.min()) >= 0 and float(od.max()) <= 1 and bool(torch.allclose(od.sum(1), torch.ones_like(od[:, 0]), atol=1e-3)):
+        in_unit = float(od.min()) >= 0 and float(od.max()) <= 1
+        if in_unit and bool(torch.allclose(od.sum(1), torch.ones_like(od[:, 0]), atol=1e-3)):
             warnings.warn(
                 "the model returns probabilities (rows in [0, 1] summing to 1), not logits: gradients of the "
                 "cross-entropy through a second softmax are flattened and attacks look weaker than they are. "
@@ -163,6 +168,14 @@ def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, targeted: 
     return -v if targeted else v
 
 
+def _total_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, targeted: bool) -> torch.Tensor:
+    if loss == "ce":
+        # The fused sum has the same input gradient, bit for bit, without the per-sample vector and its sum.
+        total = F.cross_entropy(logits, y, reduction="sum")
+        return -total if targeted else total
+    return per_sample_loss(logits, y, loss, targeted).sum()
+
+
 def loss_grad(
     f: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -177,7 +190,7 @@ def loss_grad(
     logits = f(x)
     g = None
     if logits.requires_grad:
-        (g,) = torch.autograd.grad(per_sample_loss(logits, y, loss, targeted).sum(), x, allow_unused=True)
+        (g,) = torch.autograd.grad(_total_loss(logits, y, loss, targeted), x, allow_unused=True)
     if g is None:
         # The forward cut the input off the graph (no_grad, .detach(), a numpy round-trip): no gradient exists.
         warnings.warn(

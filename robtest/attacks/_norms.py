@@ -6,8 +6,8 @@ Attacks take ``norm="linf"`` or ``norm="l2"`` and look the helpers up here inste
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -55,6 +55,30 @@ def _l2_random(like: torch.Tensor, eps: torch.Tensor, generator: torch.Generator
     return _l2_direction(g) * r
 
 
+def _writable(g: torch.Tensor) -> torch.Tensor:
+    # A gradient can come back as an expanded view (e.g. of a sum): writing to it in place is an error.
+    if g.is_contiguous():
+        return g
+    return g.clone() if any(st == 0 and k > 1 for st, k in zip(g.stride(), g.shape, strict=True)) else g
+
+
+def _linf_step_(xa: torch.Tensor, g: torch.Tensor, x0: torch.Tensor, alpha: torch.Tensor, eps: torch.Tensor,
+                lo: float, hi: float) -> torch.Tensor:
+    # The same operations, in the same order, as x0 + project(xa + alpha·direction(g) − x0, eps) clipped to the
+    # box, written in place into ``g`` (which the caller gives up): bit-identical, without five temporaries.
+    d = _writable(g).sign_().mul_(alpha).add_(xa).sub_(x0)
+    # clamp(d, −ε, ε) = max(min(d, ε), −ε) exactly, as ε ≥ 0: one op instead of two
+    return d.clamp_(min=-eps, max=eps).add_(x0).clamp_(lo, hi)
+
+
+def _l2_step_(xa: torch.Tensor, g: torch.Tensor, x0: torch.Tensor, alpha: torch.Tensor, eps: torch.Tensor,
+              lo: float, hi: float) -> torch.Tensor:
+    g = _writable(g)
+    d = g.div_(_view_col(_flat_norm(g).clamp_min_(_TINY), g)).mul_(alpha).add_(xa).sub_(x0)
+    n = _view_col(_flat_norm(d), d)
+    return d.mul_(torch.clamp(eps / n.clamp_min_(_TINY), max=1.0)).add_(x0).clamp_(lo, hi)
+
+
 def _linf_size(delta: torch.Tensor) -> torch.Tensor:
     return delta.flatten(1).abs().amax(dim=1)
 
@@ -67,11 +91,13 @@ class Norm:
     project: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     random: Callable[[torch.Tensor, torch.Tensor, torch.Generator | None], torch.Tensor]
     size: Callable[[torch.Tensor], torch.Tensor]
+    #: one in-place PGD step ``clip(x0 + project(xa + α·direction(g) − x0, ε))``, overwriting ``g``
+    step_: Callable[..., torch.Tensor]
 
 
 NORMS: dict[str, Norm] = {
-    "linf": Norm("linf", "L∞", _linf_direction, _linf_project, _linf_random, _linf_size),
-    "l2": Norm("l2", "L2", _l2_direction, _l2_project, _l2_random, _flat_norm),
+    "linf": Norm("linf", "L∞", _linf_direction, _linf_project, _linf_random, _linf_size, _linf_step_),
+    "l2": Norm("l2", "L2", _l2_direction, _l2_project, _l2_random, _flat_norm, _l2_step_),
 }
 _ALIASES = {"inf": "linf", "Linf": "linf", "L∞": "linf", "l_inf": "linf", "L2": "l2", "2": "l2"}
 

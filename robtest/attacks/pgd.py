@@ -22,15 +22,21 @@ def _pgd_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, step_size, rando
     n = x.shape[0]
     alpha = 2.5 * eps / steps if step_size is None else per_sample(step_size, x)
     alpha = alpha.expand_as(eps) if alpha.shape != eps.shape else alpha
-    best = x.clone()
+    keep_final = restarts > 1
+    # One fixed-budget run needs no bookkeeping: it returns its last iterate, like a bare loop would.
+    best = x.clone() if early_stop or keep_final else None
     done = torch.zeros(n, dtype=torch.bool, device=x.device)
     best_loss = torch.full((n,), float("-inf"), device=x.device, dtype=x.dtype)
-    keep_final = restarts > 1
     for r in range(restarts):
-        idx = (~done).nonzero().squeeze(1) if early_stop else torch.arange(n, device=x.device)
-        if idx.numel() == 0:
-            break
-        x0, y0, e0, a0 = x[idx], y[idx], eps[idx], alpha[idx]
+        if early_stop:
+            idx = (~done).nonzero().squeeze(1)
+            if idx.numel() == 0:
+                break
+            x0, y0, e0, a0 = x[idx], y[idx], eps[idx], alpha[idx]
+        else:
+            # Every point, every restart: no gathered copies (x0 is only read, never written).
+            idx = torch.arange(n, device=x.device)
+            x0, y0, e0, a0 = x, y, eps, alpha
         xa = (x0 + norm.random(x0, e0, generator)).clamp_(lo, hi) if random_start else x0.clone()
         for t in range(steps):
             logits, g = loss_grad(f, xa, y0, loss, targeted, check_masking=(r == 0 and t == 0))
@@ -44,10 +50,12 @@ def _pgd_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, step_size, rando
                     idx, x0, y0, e0, a0, xa, g = idx[keep], x0[keep], y0[keep], e0[keep], a0[keep], xa[keep], g[keep]
                     if idx.numel() == 0:
                         break
-            xa = (x0 + norm.project(xa + a0 * norm.direction(g) - x0, e0)).clamp_(lo, hi)
+            xa = norm.step_(xa, g, x0, a0, e0, lo, hi)
         if idx.numel() == 0:
             continue
         if not keep_final:
+            if best is None:
+                return xa
             best[idx] = xa
             continue
         # Restarts keep the worst case per sample: fooled beats not fooled, then the higher loss.

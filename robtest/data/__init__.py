@@ -1,4 +1,5 @@
-"""Data robtest can evaluate on: the embedded digits, local MNIST/CIFAR-10/image folders, and adapters.
+"""Data robtest can evaluate on: the embedded digits, local MNIST/CIFAR-10/image folders, synthetic sets
+(concentric spheres, Gaussian and uniform noise), and adapters.
 
 ``from_spec`` reads the ``--robust-data`` option: ``digits`` (8×8), ``digits28`` (upsampled to 28×28),
 ``mnist:PATH``, ``cifar10:PATH``, ``folder:PATH``.
@@ -11,9 +12,11 @@ from torch.utils.data import Dataset
 from robtest.data._source import iter_batches, num_samples
 from robtest.data.digits import digits, digits_tensors
 from robtest.data.local import cifar10, image_folder, mnist
+from robtest.data.synthetic import gaussian_noise, spheres, uniform_noise
 from robtest.errors import InvalidArgument
 
-__all__ = ["cifar10", "digits", "digits_tensors", "from_spec", "image_folder", "iter_batches", "mnist", "num_samples"]
+__all__ = ["cifar10", "digits", "digits_tensors", "from_spec", "gaussian_noise", "image_folder", "iter_batches",
+           "mnist", "num_samples", "spheres", "uniform_noise"]
 
 SPEC_HELP = "'digits', 'digits28', 'mnist:PATH', 'cifar10:PATH' or 'folder:PATH'"
 

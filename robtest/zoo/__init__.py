@@ -1,6 +1,43 @@
-"""Reference models and training recipes (small, seeded, seconds on a CPU)."""
+"""Reference models, training recipes and probes of the four papers (small, seeded, seconds on a CPU).
 
-from robtest.zoo.models import mlp, small_cnn, softmax_regression
+Users can take them as baselines: ``train_classifier(galloway_cnn(), x, y, adversarial="pgd", eps=0.2,
+eps_ramp=10)`` trains the Table 2 CNN of Galloway et al. 2018 with Madry et al.'s recipe.
+"""
+
+from robtest.zoo.cache import cached_model
+from robtest.zoo.models import (
+    BoundedReLU,
+    QuantAct,
+    QuantConv2d,
+    QuantLinear,
+    RBFNetwork,
+    galloway_cnn,
+    mlp,
+    quantize,
+    quantized_softmax_regression,
+    small_cnn,
+    softmax_regression,
+    spheres_mlp,
+)
+from robtest.zoo.probes import confidence, fooling_images, logit_gaps
 from robtest.zoo.train import train_classifier
 
-__all__ = ["mlp", "small_cnn", "softmax_regression", "train_classifier"]
+__all__ = [
+    "BoundedReLU",
+    "QuantAct",
+    "QuantConv2d",
+    "QuantLinear",
+    "RBFNetwork",
+    "cached_model",
+    "confidence",
+    "fooling_images",
+    "galloway_cnn",
+    "logit_gaps",
+    "mlp",
+    "quantize",
+    "quantized_softmax_regression",
+    "small_cnn",
+    "softmax_regression",
+    "spheres_mlp",
+    "train_classifier",
+]

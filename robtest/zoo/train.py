@@ -1,4 +1,23 @@
-"""Seeded training of the reference models (plain cross-entropy; adversarial recipes build on it)."""
+"""Seeded training of the reference models, with the papers' recipes as keyword options.
+
+One function, :func:`train_classifier`, covers plain training and the recipes the suites compare:
+
+- ``adversarial="fgsm"``: Goodfellow et al. 2015's ``α·J(x) + (1−α)·J(x + ε·sign ∇x J)`` (``adv_weight`` is
+  1 − α, default 0.5);
+- ``adversarial="pgd"``: Madry et al. 2018, training on PGD examples (random start, ``pgd_steps`` steps of
+  2.5·ε/steps), ``adv_weight`` 1 by default;
+- ``eps_ramp``: ε grows linearly over the first ``eps_ramp`` epochs (PGD training at large ε stays at chance
+  without it);
+- ``weight_decay``: L2 penalty ``weight_decay/2 · ‖θ‖²`` (through the optimiser);
+- ``noise_sigma`` / ``noise_copies``: Gaussian data augmentation (Zantedeschi et al. 2017), each batch
+  carries ``noise_copies`` noisy copies of every image, fresh noise each time, clipped to [0, 1];
+- ``entropy_penalty``: ``loss + λ·H(softmax)`` (Cubuk et al. 2018, C6);
+- ``label_smoothing``: cross-entropy against smoothed targets;
+- ``loss="ovr"``: one-vs-rest binary cross-entropy on the logits (the RBF network).
+
+The attacks used during training are plain steps in train mode, not robtest's evaluation driver: they need
+no ε-ball checks or warnings, and they must not switch the model to eval mode mid-epoch.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["train_classifier", "flush_denormal_enabled"]
+__all__ = ["train_classifier", "flush_denormal_enabled", "ADVERSARIAL", "LOSSES", "OPTIMIZERS"]
+
+ADVERSARIAL = (None, "fgsm", "pgd")
+LOSSES = ("ce", "ovr")
+OPTIMIZERS = ("adam", "sgd")
 
 
 def flush_denormal_enabled() -> bool:
@@ -14,27 +37,114 @@ def flush_denormal_enabled() -> bool:
     return bool((torch.tensor([1e-38]) * 0.01).item() == 0)
 
 
-def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 30, lr: float = 1e-3,
-                     batch_size: int = 64, weight_decay: float = 0.0, seed: int = 0) -> nn.Module:
-    """Train ``model`` with Adam on ``(x, y)`` for ``epochs``; same seed, same weights. Returns it in eval mode.
+def _loss(logits: torch.Tensor, y: torch.Tensor, kind: str, label_smoothing: float, entropy_penalty: float
+          ) -> torch.Tensor:
+    if kind == "ovr":
+        target = F.one_hot(y, logits.shape[1]).to(logits.dtype)
+        if label_smoothing:
+            target = target * (1 - label_smoothing) + label_smoothing / logits.shape[1]
+        out = F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / logits.shape[0]
+    else:
+        out = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    if entropy_penalty:
+        logp = F.log_softmax(logits, dim=1)
+        out = out + entropy_penalty * -(logp.exp() * logp).sum(1).mean()
+    return out
 
-    The global RNG is left as it was (training draws from a forked generator state).
+
+def _input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, kind: str) -> torch.Tensor:
+    x = x.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(_loss(model(x), y, kind, 0.0, 0.0), x)
+    return g
+
+
+def _adversarial_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, how: str, eps: float, steps: int,
+                       kind: str, g: torch.Generator, bounds: tuple[float, float]) -> torch.Tensor:
+    lo, hi = bounds
+    if how == "fgsm":
+        return (x + eps * _input_grad(model, x, y, kind).sign()).clamp(lo, hi).detach()
+    step = 2.5 * eps / steps
+    xa = (x + (torch.rand(x.shape, generator=g) * 2 - 1) * eps).clamp(lo, hi)
+    for _ in range(steps):
+        xa = xa + step * _input_grad(model, xa, y, kind).sign()
+        xa = (x + (xa - x).clamp(-eps, eps)).clamp(lo, hi)
+    return xa.detach()
+
+
+def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 30, lr: float = 1e-3,
+                     batch_size: int = 64, weight_decay: float = 0.0, seed: int = 0, optimizer: str = "adam",
+                     momentum: float = 0.9, loss: str = "ce", adversarial: str | None = None, eps: float = 0.0,
+                     eps_ramp: int = 0, adv_weight: float | None = None, pgd_steps: int = 7,
+                     noise_sigma: float = 0.0, noise_copies: int = 0, entropy_penalty: float = 0.0,
+                     label_smoothing: float = 0.0, bounds: tuple[float, float] = (0.0, 1.0),
+                     reinit: bool = False) -> nn.Module:
+    """Train ``model`` on ``(x, y)`` for ``epochs`` with one of the recipes above; same seed, same weights.
+
+    With ``reinit=True`` every layer is first reinitialised from ``seed`` (so the result does not depend on the
+    global RNG state the model was built under); by default the given weights are the starting point. Returns
+    the model in eval mode, with no ``.grad`` left on its parameters. The global RNG is left as it was
+    (training draws from a forked generator state).
+
+    >>> import torch
+    >>> from robtest.zoo import softmax_regression
+    >>> x, y = torch.rand(32, 1, 8, 8), torch.arange(32) % 2
+    >>> kw = dict(epochs=2, seed=1, adversarial="fgsm", eps=0.1, reinit=True)
+    >>> a = train_classifier(softmax_regression(classes=2), x, y, **kw)
+    >>> b = train_classifier(softmax_regression(classes=2), x, y, **kw)
+    >>> bool(torch.equal(a[1].weight, b[1].weight))
+    True
     """
+    if adversarial not in ADVERSARIAL:
+        raise ValueError(f"adversarial: expected one of {ADVERSARIAL} but got {adversarial!r}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss: expected one of {LOSSES} but got {loss!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer: expected one of {OPTIMIZERS} but got {optimizer!r}")
+    if adversarial and not eps > 0:
+        raise ValueError(f"eps: expected a radius > 0 for adversarial={adversarial!r} but got {eps!r}")
+    if noise_copies and not noise_sigma > 0:
+        raise ValueError(f"noise_sigma: expected > 0 with noise_copies={noise_copies} but got {noise_sigma!r}")
+    w_adv = (0.5 if adversarial == "fgsm" else 1.0) if adv_weight is None else float(adv_weight)
+    lo, hi = bounds
     prev_denormal = flush_denormal_enabled()
     torch.set_flush_denormal(True)  # denormal floats slow CPU training many-fold
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+            # Reinitialise from the seed so a model built under any global RNG state trains to the same weights.
+            if reinit:
+                for m in model.modules():
+                    if m is not model and hasattr(m, "reset_parameters"):
+                        m.reset_parameters()
+                if hasattr(model, "init_centres"):
+                    model.init_centres(x, y)
+            params = model.parameters()
+            opt = (torch.optim.Adam(params, lr=lr, weight_decay=weight_decay) if optimizer == "adam"
+                   else torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay))
             g = torch.Generator().manual_seed(seed)
             model.train()
             n = x.shape[0]
-            for _ in range(epochs):
+            for epoch in range(epochs):
+                e = eps * min(1.0, (epoch + 1) / eps_ramp) if eps_ramp else eps
                 perm = torch.randperm(n, generator=g)
                 for i in range(0, n, batch_size):
                     idx = perm[i:i + batch_size]
+                    xb, yb = x[idx], y[idx]
+                    if noise_copies:
+                        noisy = xb.repeat(noise_copies, *([1] * (xb.dim() - 1)))
+                        noisy = (noisy + noise_sigma * torch.randn(noisy.shape, generator=g)).clamp(lo, hi)
+                        xb, yb = torch.cat([xb, noisy]), yb.repeat(noise_copies + 1)
+                    if adversarial:
+                        xa = _adversarial_batch(model, xb, yb, how=adversarial, eps=e, steps=pgd_steps, kind=loss,
+                                                g=g, bounds=bounds)
                     opt.zero_grad(set_to_none=True)
-                    F.cross_entropy(model(x[idx]), y[idx]).backward()
+                    total = 0.0
+                    if w_adv < 1.0 or not adversarial:
+                        total = (1.0 - (w_adv if adversarial else 0.0)) * _loss(
+                            model(xb), yb, loss, label_smoothing, entropy_penalty)
+                    if adversarial:
+                        total = total + w_adv * _loss(model(xa), yb, loss, label_smoothing, entropy_penalty)
+                    total.backward()
                     opt.step()
     finally:
         torch.set_flush_denormal(prev_denormal)

@@ -1,0 +1,58 @@
+"""Measurements the papers make on a model that are not robustness properties of their own.
+
+Logit gaps (Cubuk et al.'s Δ1j), the one-step and iterated fooling-image ascents (Goodfellow et al.'s G8,
+Galloway et al.'s W2) and the confidence a model gives. All run the model in eval mode and restore its mode.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robtest.models import eval_mode
+
+__all__ = ["confidence", "fooling_images", "logit_gaps"]
+
+
+def confidence(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The model's confidence per input: max softmax probability, or for a model with ``probabilities`` (the
+    one-vs-rest RBF network) its largest unnormalised class probability.
+
+    >>> import torch
+    >>> confidence(torch.nn.Identity(), torch.tensor([[0.0, 0.0]])).tolist()
+    [0.5]
+    """
+    with torch.no_grad(), eval_mode(model):
+        if hasattr(model, "probabilities"):
+            return model.probabilities(x).amax(dim=1)
+        return F.softmax(model(x), dim=1).amax(dim=1)
+
+
+def logit_gaps(model: nn.Module, x: torch.Tensor, j: int = 2) -> torch.Tensor:
+    """Δ1j = top-1 logit minus the j-th largest logit, per input (Cubuk et al. 2018, C4).
+
+    >>> import torch
+    >>> logit_gaps(torch.nn.Identity(), torch.tensor([[3.0, 1.0, 2.5]])).tolist()
+    [0.5]
+    """
+    with torch.no_grad(), eval_mode(model):
+        top = model(x).topk(j, dim=1).values
+    return top[:, 0] - top[:, j - 1]
+
+
+def fooling_images(model: nn.Module, start: torch.Tensor, targets: torch.Tensor, *, steps: int = 100,
+                   step_size: float = 0.01, bounds: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
+    """Gradient-sign ascent of ``log p(target | x)`` from ``start`` (Nguyen et al. 2015's fooling images as in
+    Galloway et al. 2018, W2: 100 steps of 0.01 from N(0.5, 0.1) noise; one step is Goodfellow et al.'s G8).
+
+    The images are unconstrained except for the box: they need not look like anything.
+    """
+    lo, hi = bounds
+    x = start.detach().clone()
+    with eval_mode(model):
+        for _ in range(steps):
+            x.requires_grad_(True)
+            (g,) = torch.autograd.grad(F.cross_entropy(model(x), targets, reduction="sum"), x)
+            x = (x.detach() - step_size * g.sign()).clamp(lo, hi)
+    return x.detach()

@@ -1,0 +1,124 @@
+"""evaluate_accuracy: the out-of-memory split and the early-stop shortcuts change no result.
+
+Correctness only; nothing here is timed (the benchmarks in benchmarks/ do that).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from robtest.attacks._driver import predict
+from robtest.attacks.pgd import pgd
+from robtest.data import digits_tensors
+from robtest.errors import BatchSplitWarning
+from robtest.evaluate import evaluate_accuracy
+
+
+class OOMAbove(nn.Module):
+    """Wraps a model and fails like a GPU out of memory on batches larger than ``limit``."""
+
+    def __init__(self, model: nn.Module, limit: int, error: type[Exception]) -> None:
+        super().__init__()
+        self.model, self.limit, self.error, self.calls_failed = model, limit, error, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > self.limit:
+            self.calls_failed += 1
+            raise self.error(f"CUDA out of memory. Tried to allocate {x.shape[0]} MiB (fake, on CPU)")
+        return self.model(x)
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
+
+
+@pytest.fixture(scope="module")
+def case():
+    """Digits labelled by the model itself, with every fifth label shifted: some points are clean-wrong."""
+    model = _model()
+    x, _ = digits_tensors("test")
+    x = x[:200]
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    y[::5] = (y[::5] + 1) % 10
+    return model, x, y
+
+
+SETTINGS = [
+    pytest.param("fgsm", {}, id="fgsm"),
+    pytest.param("pgd", {"steps": 5, "random_start": False}, id="pgd-linf"),
+    pytest.param("pgd", {"steps": 5, "random_start": False, "norm": "l2"}, id="pgd-l2"),
+    pytest.param("pgd", {"steps": 5, "early_stop": False}, id="pgd-random-start-fixed-budget"),
+]
+
+
+@pytest.mark.parametrize(("attack", "options", "error"), [
+    *(pytest.param(*p.values, torch.cuda.OutOfMemoryError, id=p.id) for p in SETTINGS),
+    pytest.param("fgsm", {}, RuntimeError, id="fgsm-RuntimeError-out-of-memory"),
+])
+def test_split_on_out_of_memory_gives_the_unsplit_result(case, attack, options, error):
+    model, x, y = case
+    eps = 0.3 if options.get("norm") == "l2" else 0.05
+    kw = dict(attack=attack, eps=eps, batch_size=64, device="cpu", seed=3, **options)
+    whole = evaluate_accuracy(model, (x, y), **kw)
+    small = OOMAbove(model, limit=16, error=error)
+    with pytest.warns(BatchSplitWarning, match="batch_size") as record:
+        split = evaluate_accuracy(small, (x, y), **kw)
+    assert sum(issubclass(w.category, BatchSplitWarning) for w in record) == 1, "warn once per evaluation"
+    assert (split.value, split.n, split.low, split.high) == (whole.value, whole.n, whole.low, whole.high)
+    assert split.details == whole.details
+    # Later batches start at the size that worked instead of failing again.
+    assert small.calls_failed == 2  # 64 → 32 → 16 on the first batch only
+
+
+def test_other_runtime_errors_are_not_swallowed(case):
+    model, x, y = case
+
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    with pytest.raises(RuntimeError, match="shapes"):
+        evaluate_accuracy(Broken(), (x, y), attack="fgsm", eps=0.1, device="cpu")
+
+
+def test_no_split_no_warning(case):
+    model, x, y = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BatchSplitWarning)
+        evaluate_accuracy(model, (x, y), attack="fgsm", eps=0.05, batch_size=64, device="cpu")
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_early_stop_and_skipping_clean_wrong_points_change_no_accuracy(case, norm):
+    """The shortcuts (PGD stops on fooled points; clean-wrong points are not attacked) against the
+    unoptimised path: every point attacked for the full budget, then re-predicted."""
+    model, x, y = case
+    eps = 0.3 if norm == "l2" else 0.05
+    opts = dict(eps=eps, norm=norm, steps=10, random_start=False)
+    fast = evaluate_accuracy(model, (x, y), attack="pgd", batch_size=64, device="cpu", seed=0, **opts)
+    fixed = evaluate_accuracy(model, (x, y), attack="pgd", batch_size=64, device="cpu", seed=0, early_stop=False,
+                              **opts)
+    x_adv = pgd(model, x, y, early_stop=False, **opts)
+    slow_correct = int((predict(model, x_adv).argmax(1) == y).sum())
+    assert 0 < slow_correct < len(y), "the case must have both robust and broken points to mean anything"
+    assert fast.details["correct"] == fixed.details["correct"] == slow_correct
+    assert fast.value == fixed.value == slow_correct / len(y)
+    assert fast.details["clean_accuracy"] == fixed.details["clean_accuracy"] == pytest.approx(0.8)
+
+
+def test_early_stop_returns_the_same_examples_for_points_it_never_stopped(case):
+    """Points that are never fooled go through the same steps with or without early stop: same examples."""
+    model, x, y = case
+    opts = dict(eps=0.05, steps=10, random_start=True)
+    a = pgd(model, x, y, early_stop=True, generator=torch.Generator().manual_seed(1), **opts)
+    b = pgd(model, x, y, early_stop=False, generator=torch.Generator().manual_seed(1), **opts)
+    robust = predict(model, b).argmax(1) == y
+    robust &= predict(model, a).argmax(1) == y
+    assert robust.any()
+    torch.testing.assert_close(a[robust], b[robust], rtol=0, atol=1e-6)

@@ -1,0 +1,85 @@
+"""Training recipes: determinism, the global RNG left alone, the recipes' options checked."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from robtest.data import digits_tensors
+from robtest.zoo import cached_model, mlp, softmax_regression, train_classifier
+from robtest.zoo.train import flush_denormal_enabled
+
+
+@pytest.fixture(scope="module")
+def small():
+    x, y = digits_tensors("train")
+    return x[:200], y[:200]
+
+
+RECIPES = {
+    "plain": {},
+    "fgsm": {"adversarial": "fgsm", "eps": 0.1},
+    "pgd-ramp": {"adversarial": "pgd", "eps": 0.1, "eps_ramp": 2, "pgd_steps": 2},
+    "gda": {"noise_sigma": 0.3, "noise_copies": 2},
+    "entropy": {"entropy_penalty": 1.0},
+    "smooth": {"label_smoothing": 0.1},
+    "sgd-l2": {"optimizer": "sgd", "weight_decay": 0.1, "lr": 0.01},
+}
+
+
+@pytest.mark.parametrize("recipe", list(RECIPES), ids=list(RECIPES))
+def test_same_seed_same_weights(small, recipe):
+    x, y = small
+    kw = {"epochs": 2, "reinit": True, **RECIPES[recipe]}
+    a = train_classifier(mlp(hidden=(16,)), x, y, seed=3, **kw)
+    b = train_classifier(mlp(hidden=(16,)), x, y, seed=3, **kw)
+    c = train_classifier(mlp(hidden=(16,)), x, y, seed=4, **kw)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters(), strict=True))
+    assert not a.training and all(p.grad is None for p in a.parameters())
+
+
+def test_global_rng_and_denormal_flag_left_alone(small):
+    x, y = small
+    before = flush_denormal_enabled()
+    model = softmax_regression()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train_classifier(model, x, y, epochs=1, seed=0, reinit=True, adversarial="pgd", eps=0.1, pgd_steps=1)
+    assert torch.equal(torch.rand(3), expected)
+    assert flush_denormal_enabled() == before
+
+
+def test_training_learns(small):
+    x, y = small
+    m = train_classifier(softmax_regression(), x, y, epochs=20, lr=1e-2, seed=0, reinit=True)
+    with torch.no_grad():
+        assert float((m(x).argmax(1) == y).float().mean()) > 0.9
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"adversarial": "cw"}, "adversarial"),
+    ({"adversarial": "fgsm"}, "eps"),
+    ({"loss": "hinge"}, "loss"),
+    ({"optimizer": "lbfgs"}, "optimizer"),
+    ({"noise_copies": 3}, "noise_sigma"),
+], ids=["unknown-attack", "no-eps", "unknown-loss", "unknown-optimizer", "copies-without-sigma"])
+def test_bad_recipes_are_refused(small, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train_classifier(softmax_regression(), *small, epochs=1, **kwargs)
+
+
+def test_cached_model_trains_once_and_loads_the_same_weights(small, tmp_path):
+    x, y = small
+    calls = []
+
+    def fit(m):
+        calls.append(1)
+        return train_classifier(m, x, y, epochs=1, seed=0, reinit=True)
+
+    a = cached_model("softmax-seed0", softmax_regression, fit, tmp_path)
+    b = cached_model("softmax-seed0", softmax_regression, fit, tmp_path)
+    assert len(calls) == 1 and not b.training
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
