@@ -370,9 +370,9 @@ def _database(database: Any) -> Any:
         return database
     db = settings.default.database
     if db is None:  # e.g. a derandomize=True profile; failures should still replay
-        from hypothesis.configuration import storage_directory
-
-        db = DirectoryBasedExampleDatabase(storage_directory("examples"))
+        # hypothesis's own default location, named by its documented path rather than its private helpers.
+        db = DirectoryBasedExampleDatabase(os.path.join(os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY", ".hypothesis"),
+                                                        "examples"))
     return db
 
 

@@ -5,18 +5,40 @@ from __future__ import annotations
 
 import pytest
 
+from suites._helpers import as_tensors, task_shape
+
 
 @pytest.fixture(scope="session")
 def train_data(pytestconfig: pytest.Config):
     """(x, y) training tensors of the dataset --robust-data names (the digits' training split by default)."""
-    import torch
-
-    from robtest.data import from_spec, iter_batches
+    from robtest.data import from_spec
     from robtest.plugin import SETTINGS
 
-    ds = from_spec(pytestconfig.stash[SETTINGS].data, split="train")
-    xs, ys = zip(*iter_batches(ds, batch_size=1024), strict=True)
-    return torch.cat(xs), torch.cat(ys)
+    return as_tensors(from_spec(pytestconfig.stash[SETTINGS].data, split="train"))
+
+
+@pytest.fixture(scope="session")
+def eval_tensors(robust_data):
+    """The evaluation data as tensors (x, y), for the measurements robtest has no property for."""
+    return as_tensors(robust_data)
+
+
+@pytest.fixture(scope="session")
+def softmax_model(zoo, train_data):
+    """Softmax regression (Goodfellow's shallow model, Cubuk's linear model), Adam 1e-2, 50 epochs."""
+    from robtest.zoo import softmax_regression
+
+    shape, k = task_shape(train_data)
+    return zoo("softmax", lambda: softmax_regression(shape, k), epochs=50, lr=1e-2, batch_size=128)
+
+
+@pytest.fixture(scope="session")
+def mlp_model(zoo, train_data):
+    """A 256-256 ReLU MLP, Adam 1e-3, 50 epochs."""
+    from robtest.zoo import mlp
+
+    shape, k = task_shape(train_data)
+    return zoo("mlp256", lambda: mlp(shape, k), epochs=50, lr=1e-3)
 
 
 @pytest.fixture(scope="session")

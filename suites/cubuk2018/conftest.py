@@ -9,34 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-
-def _shape(train_data):
-    x, y = train_data
-    return tuple(x.shape[1:]), int(y.max()) + 1
-
-
-@pytest.fixture(scope="session")
-def mlp_model(zoo, train_data):
-    from robtest.zoo import mlp
-
-    shape, k = _shape(train_data)
-    return zoo("mlp256", lambda: mlp(shape, k), epochs=50, lr=1e-3)
+from suites._helpers import task_shape
 
 
 @pytest.fixture(scope="session")
 def entropy_mlp_model(zoo, train_data):
     from robtest.zoo import mlp
 
-    shape, k = _shape(train_data)
+    shape, k = task_shape(train_data)
     return zoo("mlp256-entropy2", lambda: mlp(shape, k), epochs=50, lr=1e-3, entropy_penalty=2.0)
-
-
-@pytest.fixture(scope="session")
-def softmax_model(zoo, train_data):
-    from robtest.zoo import softmax_regression
-
-    shape, k = _shape(train_data)
-    return zoo("softmax", lambda: softmax_regression(shape, k), epochs=50, lr=1e-2, batch_size=128)
 
 
 @pytest.fixture(scope="session")
@@ -53,15 +34,5 @@ def shuffled_labels(train_data, robust_seed):
 def shuffled_mlp_model(zoo, train_data, shuffled_labels):
     from robtest.zoo import mlp
 
-    shape, k = _shape(train_data)
+    shape, k = task_shape(train_data)
     return zoo("mlp256-shuffled", lambda: mlp(shape, k), data=shuffled_labels, epochs=150, lr=1e-3)
-
-
-@pytest.fixture(scope="session")
-def eval_tensors(robust_data):
-    import torch
-
-    from robtest.data import iter_batches
-
-    xs, ys = zip(*iter_batches(robust_data, batch_size=1024), strict=True)
-    return torch.cat(xs), torch.cat(ys)

@@ -10,26 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-
-def _shape(train_data):
-    x, y = train_data
-    return tuple(x.shape[1:]), int(y.max()) + 1
-
-
-@pytest.fixture(scope="session")
-def softmax_model(zoo, train_data):
-    from robtest.zoo import softmax_regression
-
-    shape, k = _shape(train_data)
-    return zoo("softmax", lambda: softmax_regression(shape, k), epochs=50, lr=1e-2, batch_size=128)
-
-
-@pytest.fixture(scope="session")
-def mlp_model(zoo, train_data):
-    from robtest.zoo import mlp
-
-    shape, k = _shape(train_data)
-    return zoo("mlp256", lambda: mlp(shape, k), epochs=50, lr=1e-3)
+from suites._helpers import task_shape
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +18,7 @@ def mlp_fgsm_model(zoo, train_data):
     """The same MLP trained on ``.5·J(x) + .5·J(x_adv)`` with FGSM at ε=0.1 (Goodfellow's α=0.5)."""
     from robtest.zoo import mlp
 
-    shape, k = _shape(train_data)
+    shape, k = task_shape(train_data)
     return zoo("mlp256-fgsm0.1", lambda: mlp(shape, k), epochs=50, lr=1e-3, adversarial="fgsm", eps=0.1)
 
 
@@ -45,16 +26,5 @@ def mlp_fgsm_model(zoo, train_data):
 def rbf_model(zoo, train_data):
     from robtest.zoo import RBFNetwork
 
-    shape, k = _shape(train_data)
+    shape, k = task_shape(train_data)
     return zoo("rbf", lambda: RBFNetwork(shape, k), epochs=50, lr=1e-2, loss="ovr")
-
-
-@pytest.fixture(scope="session")
-def eval_tensors(robust_data):
-    """The evaluation data as tensors (x, y), for the measurements robtest has no property for."""
-    import torch
-
-    from robtest.data import iter_batches
-
-    xs, ys = zip(*iter_batches(robust_data, batch_size=1024), strict=True)
-    return torch.cat(xs), torch.cat(ys)

@@ -37,13 +37,3 @@ def cnn(zoo, train_data):
                    lr=2e-3, **recipe, **extra)
 
     return get
-
-
-@pytest.fixture(scope="session")
-def eval_tensors(robust_data):
-    import torch
-
-    from robtest.data import iter_batches
-
-    xs, ys = zip(*iter_batches(robust_data, batch_size=1024), strict=True)
-    return torch.cat(xs), torch.cat(ys)

@@ -91,3 +91,23 @@ def test_slow_model_does_not_trip_a_deadline(pytester: pytest.Pytester):
         """
     )
     pytester.runpytest("--robust", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_profile_without_database_still_gets_one(tmp_path, monkeypatch):
+    # A derandomize=True profile (CI's) has database=None; fuzz() must still have somewhere to replay from.
+    from hypothesis import settings
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    from robtest.fuzz import _PROFILE_DB, _database
+
+    monkeypatch.chdir(tmp_path)
+    settings.register_profile("robtest-no-db", database=None)
+    previous = settings._current_profile
+    settings.load_profile("robtest-no-db")
+    try:
+        db = _database(_PROFILE_DB)
+    finally:
+        settings.load_profile(previous)
+    assert isinstance(db, DirectoryBasedExampleDatabase)
+    db.save(b"k", b"v")
+    assert (tmp_path / ".hypothesis" / "examples").is_dir()

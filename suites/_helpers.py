@@ -1,0 +1,19 @@
+"""Small helpers the suites share (plain functions; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+
+def as_tensors(data):
+    """Any data robtest accepts, as one (x, y) pair of tensors."""
+    import torch
+
+    from robtest.data import iter_batches
+
+    xs, ys = zip(*iter_batches(data, batch_size=1024), strict=True)
+    return torch.cat(xs), torch.cat(ys)
+
+
+def task_shape(train_data):
+    """(input shape, number of classes) of a training set (x, y)."""
+    x, y = train_data
+    return tuple(x.shape[1:]), int(y.max()) + 1
