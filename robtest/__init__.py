@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from robtest.errors import (
     AttackInvariantError,
+    BatchSplitWarning,
     DatasetNotFoundError,
     EvaluationWarning,
     InputError,
@@ -59,6 +60,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AttackInvariantError",
+    "BatchSplitWarning",
     "DatasetNotFoundError",
     "EvaluationWarning",
     "InputError",

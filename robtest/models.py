@@ -117,3 +117,16 @@ def resolve_device(spec: str | torch.device | None) -> torch.device:
             )
         return dev
     raise InvalidArgument(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N' but got {spec!r}")
+
+
+def spread_device(spec: str, worker: int) -> str:
+    """The device of pytest-xdist worker ``worker`` for ``spec`` 'auto' or 'cuda': with several CUDA devices
+    the workers take turns (gw0 → cuda:0, gw1 → cuda:1, ...); otherwise ``spec`` unchanged.
+
+    >>> spread_device("cpu", 3)
+    'cpu'
+    """
+    if spec not in ("auto", "cuda") or not torch.cuda.is_available():
+        return spec
+    count = torch.cuda.device_count()
+    return f"cuda:{worker % count}" if count > 1 else spec

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +151,7 @@ SETTINGS = pytest.StashKey[Settings]()
 CURRENT = pytest.StashKey[Any]()
 SESSION = pytest.StashKey[Any]()
 HYPOTHESIS_PROFILE = pytest.StashKey[Any]()
+THREADS = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -197,9 +200,30 @@ def pytest_configure(config: pytest.Config) -> None:
 
         given_budget = config.getoption("robust_budget") is not None or config.getini("robust_budget") not in (None, "")
         config.stash[HYPOTHESIS_PROFILE] = configure_hypothesis(settings.budget if given_budget else None)
+        _share_cpu_threads(config)
+
+
+def _share_cpu_threads(config: pytest.Config) -> None:
+    """Give each pytest-xdist worker its share of the CPU cores for torch's intra-op threads.
+
+    Every worker otherwise starts one torch thread per core, so -n 2 on 2 cores runs 4 busy threads and small
+    models slow down many-fold. The user's own OMP_NUM_THREADS wins; the setting is restored at unconfigure.
+    """
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not hasattr(config, "workerinput") or not workers or "OMP_NUM_THREADS" in os.environ:
+        return
+    n = max(1, (os.cpu_count() or 1) // max(1, int(workers)))
+    os.environ["OMP_NUM_THREADS"] = str(n)  # read by torch when it is first imported
+    config.stash[THREADS] = None
+    if "torch" in sys.modules:  # already imported (by a conftest): set it directly and restore it later
+        torch = sys.modules["torch"]
+        config.stash[THREADS] = torch.get_num_threads()
+        torch.set_num_threads(n)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(THREADS, None) is not None:
+        sys.modules["torch"].set_num_threads(config.stash[THREADS])
     previous = config.stash.get(HYPOTHESIS_PROFILE, None)
     if previous is not None:
         from robtest.fuzz import restore_hypothesis
@@ -306,7 +330,13 @@ def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) 
         if item is not None:
             item.user_properties.append(("robtest", rec))
 
-    with RobustSession(robust_model, robust_data, device=s.device, samples=s.samples, seed=s.seed,
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    device = s.device
+    if worker.startswith("gw") and device in ("auto", "cuda"):
+        from robtest.models import spread_device
+
+        device = spread_device(device, int(worker[2:]))
+    with RobustSession(robust_model, robust_data, device=device, samples=s.samples, seed=s.seed,
                        batch_size=s.batch_size, confidence=s.confidence, rule=s.rule, recorder=record) as session:
         session.artifacts_dir = str(config.rootpath / s.artifacts)  # an absolute path stays as it is
         session.budget = s.budget

@@ -77,3 +77,30 @@ def test_same_numbers_under_xdist(project: pytest.Pytester):
     assert len(rows(serial)) == 2
     assert [" ".join(r.split()) for r in rows(serial)] == [" ".join(r.split()) for r in rows(parallel)]
     assert parallel.stdout.str().count("robustness summary") == 1
+
+
+def test_xdist_workers_share_the_cpu_threads(project: pytest.Pytester, monkeypatch):
+    pytest.importorskip("xdist")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    project.makepyfile(
+        """
+        import os, torch
+
+        def test_threads(robust):
+            assert torch.get_num_threads() == max(1, (os.cpu_count() or 1) // 2)
+        """
+    )
+    project.runpytest_subprocess("--robust", "-n", "2").assert_outcomes(passed=1)
+
+
+def test_workers_spread_over_gpus(monkeypatch):
+    import torch
+
+    from robtest.models import spread_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert [spread_device("auto", w) for w in range(4)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:0"]
+    assert spread_device("cuda:1", 2) == "cuda:1" and spread_device("cpu", 1) == "cpu"
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert spread_device("auto", 5) == "auto"
