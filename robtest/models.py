@@ -66,12 +66,16 @@ def eval_mode(model: nn.Module, *, warn: bool = True) -> Iterator[nn.Module]:
             ModelStateWarning,
             stacklevel=3,
         )
+    if not any(t for _, t in modes):  # already in eval mode everywhere: nothing to change or restore
+        yield model
+        return
     model.eval()
     try:
         yield model
     finally:
         for m, t in modes:
-            m.training = t
+            if m.training != t:
+                m.training = t
 
 
 def model_device(model: nn.Module) -> torch.device | None:

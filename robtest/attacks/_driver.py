@@ -247,14 +247,23 @@ def run_attack(
         f = CheckedModel(model, y)
         x_adv = core(f, x, y, eps=e, norm=nrm, lo=lo, hi=hi, loss=loss, **options)
     x_adv = x_adv.detach().clamp_(lo, hi)
-    verify_ball(x_adv, x, e, nrm)
+    verify_ball(x_adv, x, e, nrm, (lo, hi))
     return x_adv
 
 
-def verify_ball(x_adv: torch.Tensor, x: torch.Tensor, eps: torch.Tensor, norm: Norm) -> None:
+def ball_tolerance(eps: torch.Tensor, norm: Norm, bounds: Bounds, x: torch.Tensor) -> torch.Tensor:
+    """How far past ε a returned example may measure from rounding alone: storing x + δ in x's dtype moves each
+    coordinate of δ by up to one ulp of the box's largest value (√d of them in L2)."""
+    ulp = torch.finfo(x.dtype).eps * max(abs(bounds[0]), abs(bounds[1]), 1.0)
+    per_coordinate = math.sqrt(x[0].numel()) if norm.name == "l2" else 1.0
+    return eps * 1e-5 + 1e-6 + ulp * per_coordinate
+
+
+def verify_ball(x_adv: torch.Tensor, x: torch.Tensor, eps: torch.Tensor, norm: Norm, bounds: Bounds = (0.0, 1.0)
+                ) -> None:
     size = norm.size(x_adv - x)
     e = eps.flatten()
-    over = size > e * (1 + 1e-5) + 1e-6
+    over = size > e + ball_tolerance(e, norm, bounds, x)
     if bool(over.any()):
         i = int(over.nonzero()[0])
         raise AttackInvariantError(
