@@ -191,7 +191,11 @@ class RobustSession:
                               stop=check, **s, **options)
         if check is not None:
             low, high = check.interval(m.details["correct"], m.n)
-            m = dataclasses.replace(m, low=low, high=high, details={**m.details, **check.details(m.n)})
+            details = check.details(m.n)
+            context = m.context
+            if details["stopped_early"]:  # say why n is smaller than the data
+                context += f" (sequential: settled after {m.n} of {details['samples_planned']} samples)"
+            m = dataclasses.replace(m, low=low, high=high, context=context, details={**m.details, **details})
         return self._verdict("accuracy_floor", m, float(floor), rule)
 
     # -- the properties of robtest.properties: each a measurement turned into a verdict ----------------------------

@@ -150,3 +150,18 @@ def test_normalised_data_is_refused(pytester: pytest.Pytester):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*InputError: x: expected values in the box [[]0, 1] but got min*looks like normal*"])
     assert "_driver.py" not in result.stdout.str()  # the message, not a traceback through robtest
+
+
+def test_sequential_stop_says_why_n_is_small(project: pytest.Pytester):
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.accuracy_floor(attack="pgd", eps=0.3, floor=0.99, steps=3)
+        def test_breaks_early():
+            pass
+        """
+    )
+    result = project.runpytest("--robust", "--robust-batch-size=8")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*(sequential: settled after 8 of 60 samples), is below the floor 0.99*"])
