@@ -11,4 +11,4 @@ def robust_model(train_data, robust_seed):
 
     x, y = train_data
     return train_classifier(small_cnn(in_channels=x.shape[1], classes=int(y.max()) + 1), x, y,
-                            epochs=30, lr=2e-3, seed=robust_seed)
+                            epochs=30, lr=2e-3, seed=robust_seed, reinit=True)
