@@ -289,9 +289,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     # robtest's own errors already say what was expected, what came and what to do: show just that,
     # not a traceback through robtest's internals.
-    from robtest.errors import RobtestError
+    from robtest.errors import RobtestError, RobustnessWarning
 
-    if call.excinfo is not None and call.excinfo.errisinstance(RobtestError) and report.outcome == "failed":
+    # A RobustnessWarning raised as an error (EvaluationWarning under --robust) is robtest's message too.
+    ours = (RobtestError, RobustnessWarning)
+    if call.excinfo is not None and call.excinfo.errisinstance(ours) and report.outcome == "failed":
         exc = call.excinfo.value
         report.longrepr = f"{item.nodeid}: {type(exc).__name__}: {exc}"
     return report

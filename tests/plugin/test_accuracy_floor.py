@@ -111,44 +111,30 @@ def test_missing_robust_model_says_what_to_do(pytester: pytest.Pytester):
     result.stdout.fnmatch_lines(["*robtest needs a `robust_model` fixture: define one in conftest.py*"])
 
 
-def test_probability_outputs_fail_the_evaluation(pytester: pytest.Pytester):
-    pytester.makeconftest(
-        """
-        import pytest, torch
+BROKEN_CONFTEST = """
+import pytest, torch
 
-        @pytest.fixture(scope="session")
-        def robust_model():
-            return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3), torch.nn.Softmax(dim=1))
+@pytest.fixture(scope="session")
+def robust_model():
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3){head})
 
-        @pytest.fixture(scope="session")
-        def robust_data():
-            return torch.rand(10, 1, 4, 4), torch.randint(0, 3, (10,))
-        """
-    )
+@pytest.fixture(scope="session")
+def robust_data():
+    return {data}(10, 1, 4, 4), torch.randint(0, 3, (10,))
+"""
+
+
+@pytest.mark.parametrize("head,data,message", [
+    (", torch.nn.Softmax(dim=1)", "torch.rand", "*EvaluationWarning: the model returns probabilities*"),
+    ("", "torch.randn",
+     "*InputError: x: expected values in the box [[]0, 1] but got min*looks like normal*"),
+], ids=["probability-outputs", "normalised-data"])
+def test_broken_evaluations_fail_with_the_reason(pytester: pytest.Pytester, head, data, message):
+    pytester.makeconftest(BROKEN_CONFTEST.format(head=head, data=data))
     pytester.makepyfile("def test_x(robust):\n    robust.accuracy(attack='fgsm', eps=0.1)\n")
     result = pytester.runpytest("--robust")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*EvaluationWarning: the model returns probabilities*"])
-
-
-def test_normalised_data_is_refused(pytester: pytest.Pytester):
-    pytester.makeconftest(
-        """
-        import pytest, torch
-
-        @pytest.fixture(scope="session")
-        def robust_model():
-            return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
-
-        @pytest.fixture(scope="session")
-        def robust_data():
-            return torch.randn(10, 1, 4, 4), torch.randint(0, 3, (10,))
-        """
-    )
-    pytester.makepyfile("def test_x(robust):\n    robust.accuracy(attack='fgsm', eps=0.1)\n")
-    result = pytester.runpytest("--robust")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*InputError: x: expected values in the box [[]0, 1] but got min*looks like normal*"])
+    result.stdout.fnmatch_lines([message])
     assert "_driver.py" not in result.stdout.str()  # the message, not a traceback through robtest
 
 
