@@ -24,27 +24,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robtest.zoo import galloway_cnn
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 # --- models ---------------------------------------------------------------------------------------------------
-
-def galloway_cnn(in_channels: int = 1, size: int = 28, classes: int = 10, n_f: int = 64) -> nn.Module:
-    """The CNN of Galloway et al. 2018, Table 2 (the cleverhans basic CNN).
-
-    conv 8×8 stride 2 SAME (n_f) → ReLU → conv 6×6 stride 2 VALID (2n_f) → ReLU → conv 5×5 stride 1 VALID (2n_f)
-    → ReLU → linear readout. SAME for an 8×8 kernel at stride 2 on an even size is a padding of 3 each side.
-    """
-    s1 = (size + 1) // 2
-    s2 = (s1 - 6) // 2 + 1
-    s3 = s2 - 5 + 1
-    return nn.Sequential(
-        nn.Conv2d(in_channels, n_f, 8, stride=2, padding=3), nn.ReLU(),
-        nn.Conv2d(n_f, 2 * n_f, 6, stride=2), nn.ReLU(),
-        nn.Conv2d(2 * n_f, 2 * n_f, 5, stride=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(2 * n_f * s3 * s3, classes),
-    )
-
 
 def resnet18(classes: int = 10) -> nn.Module:
     import torchvision
@@ -60,8 +45,9 @@ class ModelSpec:
 
 
 MODELS: dict[str, ModelSpec] = {
-    "galloway-28x28x1": ModelSpec("galloway-28x28x1", (1, 28, 28), lambda: galloway_cnn(1, 28)),
-    "galloway-32x32x3": ModelSpec("galloway-32x32x3", (3, 32, 32), lambda: galloway_cnn(3, 32)),
+    # robtest.zoo's Table 2 CNN at n_f = 64 (the suites use a narrower one to train in seconds).
+    "galloway-28x28x1": ModelSpec("galloway-28x28x1", (1, 28, 28), lambda: galloway_cnn(1, n_f=64, input_size=28)),
+    "galloway-32x32x3": ModelSpec("galloway-32x32x3", (3, 32, 32), lambda: galloway_cnn(3, n_f=64, input_size=32)),
     "resnet18-32x32x3": ModelSpec("resnet18-32x32x3", (3, 32, 32), resnet18),
     "resnet18-224x224x3": ModelSpec("resnet18-224x224x3", (3, 224, 224), resnet18),
 }

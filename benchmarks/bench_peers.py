@@ -182,7 +182,8 @@ def bench_end_to_end(args, dev: torch.device) -> None:
     t0 = time.perf_counter()
     xtr, ytr = digits_tensors("train", size=28)
     xte, yte = digits_tensors("test", size=28)
-    model = train_classifier(galloway_cnn(1, 28, n_f=32), xtr, ytr, epochs=3, seed=0).to(dev).eval()
+    model = train_classifier(galloway_cnn(1, n_f=32, input_size=28), xtr, ytr, epochs=3, seed=0, reinit=True)
+    model = model.to(dev).eval()
     print(f"# end to end: Galloway CNN (n_f=32) trained 3 epochs on digits 28×28 in {time.perf_counter() - t0:.1f} s;"
           f" test set of {len(yte)}")
     eps, steps, bs, floor = 0.1, 20, 256 if not args.quick else 128, 0.5

@@ -10,10 +10,8 @@ shows the error rising with ε.
 from __future__ import annotations
 
 import pytest
-import torch
 
-from robtest.attacks import fgsm
-from robtest.zoo import confidence
+from suites._helpers import fgsm_mistakes
 
 
 @pytest.fixture(scope="module", params=["softmax", "mlp"])
@@ -34,10 +32,8 @@ def test_g1_confidence_on_mistakes(robust_model, eval_tensors, claim):
     Measured .73 (suite recipe, batch 128) to .81 (batch 64) for softmax regression, .942 for the MLP.
     """
     x, y = eval_tensors
-    xa = fgsm(robust_model, x, y, eps=0.25)
-    with torch.no_grad():
-        wrong = robust_model(xa).argmax(1) != y
-    c = float(confidence(robust_model, xa)[wrong].mean())
+    wrong, conf = fgsm_mistakes(robust_model, x, y, 0.25)
+    c = float(conf[wrong].mean())
     claim("G1 confidence on mistakes", c, ">= 0.65", context="FGSM ε=0.25", n=int(wrong.sum()))
     assert c >= 0.65
 

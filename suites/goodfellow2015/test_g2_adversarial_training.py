@@ -10,11 +10,9 @@ is not only gradient masking.
 from __future__ import annotations
 
 import pytest
-import torch
 
-from robtest.attacks import fgsm
 from robtest.session import RobustSession
-from robtest.zoo import confidence
+from suites._helpers import fgsm_mistakes
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +42,7 @@ def test_g2_trained_error_at_most_half_of_plain(robust, mlp_model, robust_data, 
 def test_g2_mistakes_stay_confident(robust_model, eval_tensors, claim):
     """G2: the trained model's wrong answers stay confident (paper 81.4%; measured .72–.74)."""
     x, y = eval_tensors
-    xa = fgsm(robust_model, x, y, eps=0.1)
-    with torch.no_grad():
-        wrong = robust_model(xa).argmax(1) != y
-    c = float(confidence(robust_model, xa)[wrong].mean())
+    wrong, conf = fgsm_mistakes(robust_model, x, y, 0.1)
+    c = float(conf[wrong].mean())
     claim("G2 confidence on mistakes", c, ">= 0.6", context="FGSM ε=0.1", n=int(wrong.sum()))
     assert c >= 0.6

@@ -9,10 +9,9 @@ than the paper's: 8×8 images move further at ε=0.25) with confidence .138 on t
 from __future__ import annotations
 
 import pytest
-import torch
 
-from robtest.attacks import fgsm
 from robtest.zoo import confidence
+from suites._helpers import fgsm_mistakes
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +28,8 @@ def test_g6_rbf_mistakes_have_low_confidence(robust_model, eval_tensors, claim):
     """G6: confidence on FGSM ε=0.25 mistakes ≤ 0.5 × clean confidence (paper 1.2% vs 60.6%; measured .138 vs
     .357, ratio .39)."""
     x, y = eval_tensors
-    xa = fgsm(robust_model, x, y, eps=0.25)
-    with torch.no_grad():
-        wrong = robust_model(xa).argmax(1) != y
-    on_mistakes = float(confidence(robust_model, xa)[wrong].mean())
+    wrong, conf = fgsm_mistakes(robust_model, x, y, 0.25)
+    on_mistakes = float(conf[wrong].mean())
     clean = float(confidence(robust_model, x).mean())
     claim("G6 RBF confidence on mistakes", on_mistakes, f"<= 0.5 × clean ({0.5 * clean:.3f})",
           context=f"FGSM ε=0.25, error {float(wrong.float().mean()):.3f}, clean confidence {clean:.3f}",
