@@ -29,12 +29,15 @@ from robtest.errors import (
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"attacks", "data", "evaluate", "models", "properties", "stats", "weights", "measurement"}
+_SUBMODULES = {"attacks", "data", "diagnostics", "evaluate", "models", "properties", "stats", "weights",
+               "measurement"}
 # Public names re-exported from submodules, loaded on first access.
 _LAZY = {
     "evaluate_accuracy": "robtest.evaluate",
     "Measurement": "robtest.measurement",
     "Normalized": "robtest.models",
+    "AsLogits": "robtest.models",
+    "BPDA": "robtest.models",
     "load_weights": "robtest.weights",
 }
 
@@ -42,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from robtest import attacks, data, models, stats, weights  # noqa: F401
     from robtest.evaluate import evaluate_accuracy  # noqa: F401
     from robtest.measurement import Measurement  # noqa: F401
-    from robtest.models import Normalized  # noqa: F401
+    from robtest.models import BPDA, AsLogits, Normalized  # noqa: F401
     from robtest.weights import load_weights  # noqa: F401
 
 
@@ -59,7 +62,9 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AsLogits",
     "AttackInvariantError",
+    "BPDA",
     "BatchSplitWarning",
     "DatasetNotFoundError",
     "EvaluationWarning",

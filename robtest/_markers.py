@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["PropertySpec", "PROPERTIES", "marker_errors"]
 
-COMMON = ("samples", "batch_size", "seed", "confidence", "rule")
+COMMON = ("samples", "batch_size", "seed", "confidence", "rule", "allow")
 
 
 @dataclass(frozen=True)

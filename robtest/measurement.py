@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from robtest.diagnostics import Diagnostic, allowed
 
 __all__ = ["Measurement"]
 
@@ -30,6 +32,19 @@ class Measurement:
     confidence: float = 0.95
     context: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    #: The indicators of a broken evaluation that fired (see :mod:`robtest.diagnostics`).
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def suspect(self) -> bool:
+        """True when an indicator fired that the test did not allow: the number cannot be trusted."""
+        return any(not d.allowed for d in self.diagnostics)
+
+    def with_diagnostics(self, items: tuple[Diagnostic, ...], allow: tuple[str, ...] = ()) -> Measurement:
+        """This measurement carrying ``items`` as well (those named in ``allow`` marked allowed)."""
+        have = {d.indicator for d in self.diagnostics}
+        merged = (*self.diagnostics, *(d for d in items if d.indicator not in have))
+        return replace(self, diagnostics=allowed(merged, allow))
 
     def __float__(self) -> float:
         return float(self.value)
@@ -62,7 +77,9 @@ class Measurement:
 
     def __str__(self) -> str:
         ctx = f" {self.context}" if self.context else ""
-        return f"{self.name} {self.value:.3f} ({self.interval_text()}){ctx}"
+        bad = [d.indicator for d in self.diagnostics if not d.allowed]
+        flag = f" [SUSPECT: {', '.join(bad)}]" if bad else ""
+        return f"{self.name} {self.value:.3f} ({self.interval_text()}){ctx}{flag}"
 
     __repr__ = __str__
 
@@ -70,4 +87,6 @@ class Measurement:
         """A JSON-safe dict (what xdist workers send to the controller)."""
         d = asdict(self)
         d["details"] = {k: v for k, v in self.details.items() if isinstance(v, (int, float, str, bool, type(None)))}
+        d["diagnostics"] = [x.to_record() for x in self.diagnostics]
+        d["suspect"] = self.suspect
         return d

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
 
 from robtest.errors import InvalidArgument, ModelStateWarning
 
-__all__ = ["Normalized", "eval_mode", "on_device", "model_device"]
+__all__ = ["AsLogits", "BPDA", "Normalized", "eval_mode", "on_device", "model_device"]
 
 
 class Normalized(nn.Module):
@@ -134,3 +134,71 @@ def spread_device(spec: str, worker: int) -> str:
         return spec
     count = torch.cuda.device_count()
     return f"cuda:{worker % count}" if count > 1 else spec
+
+
+class AsLogits(nn.Module):
+    """Declare what ``model`` returns and give attacks logits: ``outputs`` is "probabilities" (softmax rows,
+    attacked as log p), "sigmoid" (one-vs-rest values in [0, 1], attacked as log(p/(1−p))) or
+    "log_probabilities" (used as they are). The predicted class is unchanged.
+
+    robtest detects probability and sigmoid outputs by itself and makes such an evaluation *suspect* until
+    declared; wrapping the model declares it.
+
+    >>> import torch
+    >>> head = torch.nn.Sequential(torch.nn.Identity(), torch.nn.Sigmoid())
+    >>> AsLogits(head, outputs="sigmoid")(torch.tensor([[0.0, 2.0]]))
+    tensor([[0.0000, 2.0000]])
+    """
+
+    KINDS = ("probabilities", "sigmoid", "log_probabilities")
+
+    def __init__(self, model: nn.Module, *, outputs: str) -> None:
+        super().__init__()
+        if outputs not in self.KINDS:
+            raise InvalidArgument(f"AsLogits: expected outputs in {', '.join(self.KINDS)} but got {outputs!r}")
+        self.model, self.outputs = model, outputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from robtest.attacks._driver import as_logits
+
+        return as_logits(self.model(x), self.outputs)
+
+
+class _StraightThrough(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y):  # type: ignore[override]
+        return y
+
+    @staticmethod
+    def backward(ctx, g):  # type: ignore[override]
+        return g, None
+
+
+class BPDA(nn.Module):
+    """Backward Pass Differentiable Approximation (Athalye, Carlini & Wagner, ICML 2018) around a
+    non-differentiable step (rounding, JPEG, quantisation, a numpy round-trip, a denoiser): the forward pass
+    runs ``fn``, the backward pass differentiates ``approx`` instead (the identity by default: the
+    straight-through estimator). Put it in front of the classifier so gradient attacks see through the step:
+    ``nn.Sequential(BPDA(lambda x: (x * 255).round() / 255), classifier)``.
+
+    >>> import torch
+    >>> x = torch.tensor([0.26, 0.74], requires_grad=True)
+    >>> y = BPDA(torch.round)(x)
+    >>> y.detach().tolist(), torch.autograd.grad(y.sum(), x)[0].tolist()
+    ([0.0, 1.0], [1.0, 1.0])
+    """
+
+    def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor],
+                 approx: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        super().__init__()
+        if not callable(fn) or (approx is not None and not callable(approx)):
+            raise InvalidArgument(f"BPDA: expected callables fn and approx but got {fn!r}, {approx!r}")
+        self.fn, self.approx = fn, approx
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            out = self.fn(x.detach())
+        if self.approx is None:
+            return _StraightThrough.apply(x, out)
+        a = self.approx(x)
+        return a + (out - a).detach()  # the value of fn, the gradient of approx

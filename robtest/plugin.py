@@ -191,9 +191,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     config.pluginmanager.register(_Summary(config), "robtest-summary")
     if settings.enabled:
-        # A broken evaluation must not pass: EvaluationWarning is an error unless the user's own
-        # filterwarnings (ini, -W, or a mark) says otherwise; inserted first so theirs take precedence.
-        config.getini("filterwarnings").insert(0, "error::robtest.errors.EvaluationWarning")
+        # A broken evaluation does not pass because its measurement carries the diagnostics into the verdict
+        # (robtest.diagnostics), not through warning filters, which a user's filterwarnings, -W or
+        # -p no:warnings would override. EvaluationWarning stays an extra channel.
         # Slow models must not trip hypothesis deadlines in @given robustness tests; --robust-budget sets the
         # number of examples. (Imports hypothesis, not torch, and only under --robust.)
         from robtest.fuzz import configure_hypothesis
@@ -261,6 +261,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     result = yield
+    _fail_suspect_measurements(item)
     marks = _property_marks(item)
     if not marks:
         return result
@@ -282,6 +283,24 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     if failures:
         pytest.fail("\n".join(failures), pytrace=False)
     return result
+
+
+def _fail_suspect_measurements(item: pytest.Item) -> None:
+    """A measurement made in the test body whose evaluation tripped an indicator fails the test, whether or not
+    the body asserted on it: a number that cannot be trusted must not let a test pass."""
+    bad = [rec for key, rec in item.user_properties
+           if key == "robtest" and rec.get("verdict") is None and rec["measurement"].get("suspect")]
+    if not bad:
+        return
+    lines = []
+    for rec in bad:
+        m = rec["measurement"]
+        lines.append(f"SUSPECT evaluation of {rec['property']} {m['context']}: the number ({m['value']:.4g}) "
+                     "cannot be trusted:")
+        lines += [f"  - {d['indicator']}: {d['message']}" for d in m["diagnostics"] if not d["allowed"]]
+        names = ", ".join(repr(d["indicator"]) for d in m["diagnostics"] if not d["allowed"])
+        lines.append(f"  (to accept these after checking them, pass allow=({names},) to the call)")
+    pytest.fail("\n".join(lines), pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -367,7 +386,8 @@ class _Summary:
         outcome = "pass" if report.passed else ("FAIL" if report.failed else report.outcome)
         for key, rec in report.user_properties:
             if key == "robtest":
-                self.records.append({"test": report.nodeid, **rec, "verdict": rec.get("verdict") or outcome})
+                verdict = rec.get("verdict") or ("suspect" if rec["measurement"].get("suspect") else outcome)
+                self.records.append({"test": report.nodeid, **rec, "verdict": verdict})
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput"):
@@ -384,7 +404,13 @@ class _Summary:
         tr.write_sep("=", "robustness summary")
         for i, row in enumerate(rows):
             line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            tr.write_line(line, bold=(i == 0), red=row[-1] == "FAIL", green=row[-1] == "pass")
+            bad = row[-1] in ("FAIL", "suspect")
+            tr.write_line(line, bold=(i == 0), red=bad, green=row[-1].startswith("pass"))
+        notes = diagnostic_lines(self.records)
+        if notes:
+            tr.write_line("indicators of attack failure (see the README's 'Indicators' section):")
+            for line, allowed in notes:
+                tr.write_line(line, red=not allowed, yellow=allowed)
 
 
 def _fmt_value(rec: dict[str, Any]) -> str:
@@ -393,10 +419,27 @@ def _fmt_value(rec: dict[str, Any]) -> str:
     return f"{m['value']:.3f} [{ci}] n={m['n']}"
 
 
+def _verdict_text(rec: dict[str, Any]) -> str:
+    allowed = [d["indicator"] for d in rec["measurement"].get("diagnostics", ()) if d["allowed"]]
+    return f"{rec['verdict']} (allowed: {', '.join(allowed)})" if allowed else rec["verdict"]
+
+
 def summary_rows(records: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     rows = []
     for r in records:
         m = r["measurement"]
         rows.append((r["test"], r["property"], m.get("context", ""), _fmt_value(r), r.get("threshold") or "(in test)",
-                     r["verdict"]))
+                     _verdict_text(r)))
     return rows
+
+
+def diagnostic_lines(records: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """One line per indicator that fired: (text, whether the test allowed it)."""
+    out = []
+    for r in records:
+        for d in r["measurement"].get("diagnostics", ()):
+            ev = ", ".join(f"{k}={v}" for k, v in d["evidence"].items())
+            tag = "allowed" if d["allowed"] else "SUSPECT"
+            out.append((f"  {tag} {r['test']} {r['property']}: {d['indicator']}" + (f" ({ev})" if ev else ""),
+                        bool(d["allowed"])))
+    return out

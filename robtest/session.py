@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from robtest import diagnostics
 from robtest._markers import PROPERTIES
 from robtest.attacks import get_attack
 from robtest.errors import InvalidArgument
@@ -36,14 +37,31 @@ def threshold(name: str, value: object) -> float:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one property check: the measurement, the threshold, and whether it held."""
+    """The outcome of one property check: the measurement, the threshold, whether the threshold was met, and
+    whether the evaluation itself can be trusted.
+
+    ``status`` is ``"pass"``, ``"FAIL"`` (the threshold was not met) or ``"suspect"`` (an indicator of a broken
+    evaluation fired and was not allowed: see :mod:`robtest.diagnostics`). Only ``"pass"`` passes.
+    """
 
     property: str
     measurement: Measurement
     threshold: float | tuple[float, float]
     comparison: str  # ">=" for floors, "<=" for ceilings, "in" for a range (lo, hi)
     rule: str
-    passed: bool
+    met: bool
+
+    @property
+    def suspect(self) -> bool:
+        return self.measurement.suspect
+
+    @property
+    def passed(self) -> bool:
+        return self.met and not self.suspect
+
+    @property
+    def status(self) -> str:
+        return "suspect" if self.suspect else ("pass" if self.met else "FAIL")
 
     def threshold_text(self) -> str:
         if self.comparison == "in":
@@ -51,27 +69,43 @@ class Verdict:
             return f"in [{lo:g}, {hi:g}]"
         return f"{self.comparison} {self.threshold:g}"
 
-    def message(self) -> str:
+    def _threshold_message(self) -> str:
         m = self.measurement
         if self.comparison == "in":
             lo, hi = self.threshold  # type: ignore[misc]
-            if self.passed:
+            if self.met:
                 return f"{m} lies in the range [{lo:g}, {hi:g}]"
             how = {"point": "", "confident": " (rule 'confident': the whole interval must lie inside it)",
                    "plausible": " (rule 'plausible': no part of the interval reaches it)"}[self.rule]
             return f"{m}, is outside the range [{lo:g}, {hi:g}]{how}"
         word = {">=": "floor", "<=": "ceiling"}[self.comparison]
-        if self.passed:
+        if self.met:
             return f"{m} meets the {word} {self.threshold:g}"
         side = "below" if self.comparison == ">=" else "above"
         how = {"point": "", "confident": " (rule 'confident': the whole interval must clear it)",
                "plausible": " (rule 'plausible': no part of the interval reaches it)"}[self.rule]
         return f"{m}, is {side} the {word} {self.threshold:g}{how}"
 
+    def message(self) -> str:
+        text = self._threshold_message()
+        if self.suspect:
+            text = suspect_message(self.property, self.measurement, text)
+        return text
+
     def to_record(self) -> dict[str, Any]:
         return {"property": self.property, "measurement": self.measurement.to_record(),
-                "threshold": self.threshold_text(), "rule": self.rule,
-                "verdict": "pass" if self.passed else "FAIL"}
+                "threshold": self.threshold_text(), "rule": self.rule, "verdict": self.status}
+
+
+def suspect_message(name: str, m: Measurement, text: str) -> str:
+    """The failure message of a suspect evaluation: the number, then each indicator and how to act."""
+    bad = [d for d in m.diagnostics if not d.allowed]
+    lines = [f"SUSPECT evaluation of {name}: {text}", "the evaluation tripped indicators of attack failure, so the "
+             "number cannot be trusted:"]
+    lines += [f"  - {d}" for d in bad]
+    names = ", ".join(repr(d.indicator) for d in bad)
+    lines.append(f"  (to accept these after checking them, pass allow=({names},) to this property)")
+    return "\n".join(lines)
 
 
 def decide(m: Measurement, threshold: float | tuple[float, float], comparison: str, rule: str) -> bool:
@@ -140,9 +174,18 @@ class RobustSession:
 
     def _settings(self, overrides: dict[str, Any]) -> dict[str, Any]:
         s = {"samples": self.samples, "seed": self.seed, "batch_size": self.batch_size,
-             "confidence": self.confidence}
+             "confidence": self.confidence, "allow": None}
         s.update({k: overrides.pop(k) for k in list(overrides) if k in s})
         return s
+
+    @contextlib.contextmanager
+    def _evaluation(self, seed: int) -> Any:
+        """Collect the evaluation's diagnostics, with torch's global RNG seeded from ``seed`` (a randomised model
+        draws from it: same numbers on a rerun) and the caller's RNG state given back afterwards."""
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), diagnostics.collecting() as found:
+            torch.manual_seed(int(seed))
+            yield found
 
     def _record(self, record: dict[str, Any]) -> None:
         if self._recorder is not None:
@@ -157,13 +200,16 @@ class RobustSession:
         ``batch_size``, ``seed`` and ``confidence`` to override the run's settings.
         """
         s = self._settings(options)
-        m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds, device=self.device,
-                              **s, **options)
+        allow = diagnostics.check_allow(s.pop("allow"))
+        with self._evaluation(s["seed"]) as found:
+            m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds,
+                                  device=self.device, **s, **options)
+        m = m.with_diagnostics(found.items(), allow)
         self._record({"property": "accuracy", "measurement": m.to_record(), "threshold": None, "verdict": None})
         return m
 
     def accuracy_floor(self, *, eps: float, floor: float, attack: str | None = "pgd", rule: str | None = None,
-                       sequential: bool = False, **options: Any) -> Verdict:
+                       sequential: bool = False, allow: tuple[str, ...] | None = None, **options: Any) -> Verdict:
         """Check accuracy under ``attack`` at ``eps`` against ``floor`` with the verdict ``rule``.
 
         With ``sequential=True`` (the marker's default) the data are taken in a seeded random order and the
@@ -174,6 +220,8 @@ class RobustSession:
         rule = self._rule(rule)
         threshold("floor", floor)
         s = self._settings(options)
+        s.pop("allow")
+        allow = diagnostics.check_allow(allow)
         attack = None if attack in (None, "none", "clean") else attack
         if attack is not None:
             get_attack(attack).check_options(options, where="accuracy_floor")
@@ -187,8 +235,10 @@ class RobustSession:
                 data = shuffled(self.data, s["seed"])
                 check = SequentialCheck(n_total=n_total, batch_size=s["batch_size"], threshold=float(floor),
                                         comparison=">=", confidence=s["confidence"], kind="proportion")
-        m = evaluate_accuracy(self.model, data, attack=attack, eps=eps, bounds=self.bounds, device=self.device,
-                              stop=check, **s, **options)
+        with self._evaluation(s["seed"]) as found:
+            m = evaluate_accuracy(self.model, data, attack=attack, eps=eps, bounds=self.bounds, device=self.device,
+                                  stop=check, **s, **options)
+        m = m.with_diagnostics(found.items(), allow)
         if check is not None:
             low, high = check.interval(m.details["correct"], m.n)
             details = check.details(m.n)
@@ -237,11 +287,14 @@ class RobustSession:
         rule = self._rule(rule)
         threshold("ceiling", ceiling)
         s, _ = self._split("confidence_ceiling", options)
-        m = non_example_confidence(
-            self.model, shape=input_shape(self.data), source=source, classes=classes, samples=s["samples"] or 200,
-            steps=steps, step_size=step_size, std=std, statistic=statistic, ceiling=float(ceiling),
-            sequential=sequential, bounds=self.bounds, batch_size=s["batch_size"], seed=s["seed"],
-            device=self.device, confidence=s["confidence"])
+        allow = diagnostics.check_allow(s.pop("allow"))
+        with self._evaluation(s["seed"]) as found:
+            m = non_example_confidence(
+                self.model, shape=input_shape(self.data), source=source, classes=classes, samples=s["samples"] or 200,
+                steps=steps, step_size=step_size, std=std, statistic=statistic, ceiling=float(ceiling),
+                sequential=sequential, bounds=self.bounds, batch_size=s["batch_size"], seed=s["seed"],
+                device=self.device, confidence=s["confidence"])
+        m = m.with_diagnostics(found.items(), allow)
         return self._verdict("confidence_ceiling", m, float(ceiling), rule)
 
     def offset_invariance(self, *, max_drop: float, offsets: tuple[float, float] = (-0.5, 0.5), grid: int = 21,
@@ -255,8 +308,11 @@ class RobustSession:
         rule = self._rule(rule)
         threshold("max_drop", max_drop)
         s, _ = self._split("offset_invariance", options)
-        m = offset_drop(self.model, self.data, offsets=offsets, grid=grid, tol=tol, bounds=self.bounds,
-                        device=self.device, **s)
+        allow = diagnostics.check_allow(s.pop("allow"))
+        with self._evaluation(s["seed"]) as found:
+            m = offset_drop(self.model, self.data, offsets=offsets, grid=grid, tol=tol, bounds=self.bounds,
+                            device=self.device, **s)
+        m = m.with_diagnostics(found.items(), allow)
         return self._verdict("offset_invariance", m, float(max_drop), rule)
 
     def power_law(self, *, exponent: tuple[float, float], attack: str = "fgsm",
@@ -272,8 +328,11 @@ class RobustSession:
         rule = self._rule(rule)
         limits = pair("exponent", exponent)
         s, attack_options = self._split("power_law", options, passthrough=True)
-        m = power_law_exponent(self.model, self.data, attack=attack, eps=eps, points=points, min_errors=min_errors,
-                               max_error=max_error, bounds=self.bounds, device=self.device, **s, **attack_options)
+        allow = diagnostics.check_allow(s.pop("allow"))
+        with self._evaluation(s["seed"]) as found:
+            m = power_law_exponent(self.model, self.data, attack=attack, eps=eps, points=points, min_errors=min_errors,
+                                   max_error=max_error, bounds=self.bounds, device=self.device, **s, **attack_options)
+        m = m.with_diagnostics(found.items(), allow)
         return self._verdict("power_law", m, limits, rule)
 
     def lipschitz(self, *, max: float, estimate: str = "local", radius: float = 0.05, steps: int = 30,
@@ -287,8 +346,11 @@ class RobustSession:
         rule = self._rule(rule)
         threshold("max", max)
         s, _ = self._split("lipschitz", options)
-        m = lipschitz_estimate(self.model, self.data, estimate=estimate, radius=radius, steps=steps,
-                               bounds=self.bounds, device=self.device, **s)
+        allow = diagnostics.check_allow(s.pop("allow"))
+        with self._evaluation(s["seed"]) as found:
+            m = lipschitz_estimate(self.model, self.data, estimate=estimate, radius=radius, steps=steps,
+                                   bounds=self.bounds, device=self.device, **s)
+        m = m.with_diagnostics(found.items(), allow)
         return self._verdict("lipschitz", m, float(max), rule)
 
     def min_perturbation(self, *, floor: float, attack: str = "fgsm", norm: str = "linf",
@@ -303,9 +365,12 @@ class RobustSession:
         rule = self._rule(rule)
         threshold("floor", floor)
         s, attack_options = self._split("min_perturbation", options, passthrough=True)
-        m = minimal_perturbation(self.model, self.data, attack=attack, norm=norm, eps_max=eps_max,
-                                 bisections=bisections, bounds=self.bounds, device=self.device, **s,
-                                 **attack_options)
+        allow = diagnostics.check_allow(s.pop("allow"))
+        with self._evaluation(s["seed"]) as found:
+            m = minimal_perturbation(self.model, self.data, attack=attack, norm=norm, eps_max=eps_max,
+                                     bisections=bisections, bounds=self.bounds, device=self.device, **s,
+                                     **attack_options)
+        m = m.with_diagnostics(found.items(), allow)
         return self._verdict("min_perturbation", m, float(floor), rule)
 
     def check(self, name: str, kwargs: dict[str, Any]) -> Verdict:

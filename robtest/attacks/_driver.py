@@ -9,16 +9,15 @@ that accuracy is computed from.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 from robtest.attacks._norms import Norm, get_norm, per_sample
+from robtest.diagnostics import report
 from robtest.errors import (
     AttackInvariantError,
-    EvaluationWarning,
     InputError,
     InvalidArgument,
     ModelOutputError,
@@ -98,16 +97,52 @@ def check_eps(eps: float | torch.Tensor, norm: Norm, bounds: Bounds, x: torch.Te
             f"pixel units of the box, not normalised or 0-255 units;{hint}"
         )
     if norm.name == "linf" and big >= 0.5 * width:
-        warnings.warn(
-            f"L∞ ε={big:g} is half the box width or more: every image can be turned grey. ε is in pixel units of "
-            f"[{lo:g}, {hi:g}]; if you meant normalised units, divide by the std.",
-            EvaluationWarning,
-            stacklevel=4,
-        )
+        report("large_eps", f"L∞ ε={big:g} in the box [{lo:g}, {hi:g}]", stacklevel=5, eps=big)
 
 
-def check_logits(out: object, x: torch.Tensor, y: torch.Tensor) -> None:
-    """What the model returned must be finite (N, C) logits with C above every label."""
+OUTPUTS = ("logits", "log_probabilities", "probabilities", "sigmoid")
+
+
+def output_kind(out: torch.Tensor) -> str:
+    """What a batch of model outputs looks like: logits, log-probabilities, probabilities or sigmoid values.
+
+    >>> output_kind(torch.tensor([[0.2, 0.8], [0.5, 0.5]]))
+    'probabilities'
+    >>> output_kind(torch.tensor([[2.0, -1.0], [0.3, 4.0]]))
+    'logits'
+    """
+    n, c = out.shape
+    if c < 2 or n == 0:
+        return "logits"
+    od = out.detach().double()
+    lo, hi = float(od.min()), float(od.max())
+    if lo >= 0 and hi <= 1:
+        if bool(torch.allclose(od.sum(1), torch.ones_like(od[:, 0]), atol=1e-3)):
+            return "probabilities"
+        # Per-class values in [0, 1] that are not a distribution: a sigmoid / one-vs-rest head, which (trained)
+        # spreads each row from near 0 to near 1. Raw logits of an untrained model can all land in a narrow
+        # band inside [0, 1], so ask for enough values and a wide spread.
+        spread = (od.amax(dim=1) - od.amin(dim=1)).median()
+        if od.numel() >= 16 and float(spread) >= 0.5:
+            return "sigmoid"
+    if hi <= 0 and bool(torch.allclose(od.exp().sum(1), torch.ones_like(od[:, 0]), atol=1e-3)):
+        return "log_probabilities"
+    return "logits"
+
+
+def as_logits(out: torch.Tensor, kind: str) -> torch.Tensor:
+    """Outputs of ``kind`` turned into logits an attack can ascend (the argmax is unchanged)."""
+    if kind == "probabilities":
+        return out.clamp_min(1e-30).log()
+    if kind == "sigmoid":
+        p = out.clamp(1e-7, 1 - 1e-7)
+        return p.log() - (-p).log1p()
+    return out
+
+
+def check_logits(out: object, x: torch.Tensor, y: torch.Tensor) -> str:
+    """What the model returned must be finite (N, C) outputs with C above every label; returns their kind
+    (see :func:`output_kind`), reporting probabilities and sigmoid heads as indicators."""
     if not isinstance(out, torch.Tensor):
         raise ModelOutputError(
             f"model output: expected a tensor of logits (N, C) but got {type(out).__name__}; "
@@ -128,31 +163,63 @@ def check_logits(out: object, x: torch.Tensor, y: torch.Tensor) -> None:
     c = out.shape[1]
     if y.numel() and int(y.max()) >= c:
         raise InputError(f"y: expected labels in 0..{c - 1} (the model has {c} outputs) but got {int(y.max())}")
-    if c > 1 and n:
-        od = out.detach().double()
-        in_unit = float(od.min()) >= 0 and float(od.max()) <= 1
-        if in_unit and bool(torch.allclose(od.sum(1), torch.ones_like(od[:, 0]), atol=1e-3)):
-            warnings.warn(
-                "the model returns probabilities (rows in [0, 1] summing to 1), not logits: gradients of the "
-                "cross-entropy through a second softmax are flattened and attacks look weaker than they are. "
-                "Remove the final softmax (or return log-probabilities).",
-                EvaluationWarning,
-                stacklevel=4,
-            )
+    kind = output_kind(out)
+    if kind == "probabilities":
+        report("probability_outputs", stacklevel=5)
+    elif kind == "sigmoid":
+        report("sigmoid_outputs", f"all {out.numel()} outputs lie in [0, 1] without summing to 1", stacklevel=5)
+    return kind
 
 
 class CheckedModel:
-    """Calls the model; checks its output on the first call only (the check syncs the device)."""
+    """Calls the model for an attack. The first call checks the output (the check syncs the device) and learns
+    its kind: probabilities and sigmoid values are turned into logits so that the attack's loss is not flat.
+    Every input gradient the attack takes passes :meth:`observe`, which counts zero, non-finite and tiny
+    gradients on the device; :meth:`finish` reports them once, after the attack (one host sync)."""
 
-    def __init__(self, model: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor) -> None:
-        self.model, self.y, self.checked = model, y, False
+    def __init__(self, model: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, *,
+                 box_width: float = 1.0) -> None:
+        self.model, self.y = model, y
+        self.kind: str | None = None
+        self.box_width = box_width
+        self._counts: torch.Tensor | None = None  # zero, non-finite, tiny, observed (point-steps)
+        self.no_gradient = 0  # point-steps whose output had no graph back to the input
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(x)
-        if not self.checked:
-            check_logits(out, x, self.y)
-            self.checked = True
-        return out
+        if self.kind is None:
+            self.kind = check_logits(out, x, self.y)
+        return as_logits(out, self.kind)
+
+    def observe(self, g: torch.Tensor, loss: torch.Tensor) -> None:
+        flat = g.detach().flatten(1)
+        finite = torch.isfinite(flat).all(dim=1)
+        gmax = flat.abs().amax(dim=1)
+        zero = gmax == 0
+        # To first order the loss can change by at most width·‖g‖₁ across the whole box: if that is a
+        # negligible part of the loss, the attack has nothing to follow.
+        tiny = finite & ~zero & (self.box_width * flat.abs().sum(dim=1) < 1e-5 * loss.detach().abs())
+        c = torch.stack([zero.sum(), (~finite).sum(), tiny.sum(), torch.tensor(g.shape[0], device=g.device)])
+        self._counts = c if self._counts is None else self._counts + c
+
+    def finish(self) -> None:
+        if self.no_gradient:
+            report("no_gradient", "the model's output has no gradient with respect to its input", stacklevel=5,
+                   point_steps=self.no_gradient)
+            self.no_gradient = 0
+        if self._counts is None:
+            return
+        zero, nonfinite, tiny, seen = (int(v) for v in self._counts.tolist())
+        self._counts = None
+        if zero:
+            report("zero_gradients", f"exactly zero input gradient at {zero} of {seen} point-steps", stacklevel=5,
+                   point_steps=zero, of=seen)
+        if nonfinite:
+            report("nonfinite_gradients", f"NaN or infinite input gradient at {nonfinite} of {seen} point-steps",
+                   stacklevel=5, point_steps=nonfinite, of=seen)
+        if tiny:
+            report("tiny_gradients", f"negligible input gradient at {tiny} of {seen} point-steps", stacklevel=5,
+                   point_steps=tiny, of=seen)
 
 
 def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, targeted: bool = False) -> torch.Tensor:
@@ -183,9 +250,13 @@ def loss_grad(
     loss: str,
     targeted: bool = False,
     *,
-    check_masking: bool = False,
+    check_masking: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward and one backward w.r.t. the input only: (logits, ∇x loss). Parameters get no .grad."""
+    """One forward and one backward w.r.t. the input only: (logits, ∇x loss). Parameters get no .grad.
+
+    When ``f`` is the driver's :class:`CheckedModel` every gradient is observed for masking (zero, tiny or
+    non-finite values, on any point at any step); ``check_masking=False`` skips that for a caller that knows.
+    """
     x = x.detach().requires_grad_(True)
     logits = f(x)
     g = None
@@ -193,32 +264,15 @@ def loss_grad(
         (g,) = torch.autograd.grad(_total_loss(logits, y, loss, targeted), x, allow_unused=True)
     if g is None:
         # The forward cut the input off the graph (no_grad, .detach(), a numpy round-trip): no gradient exists.
-        warnings.warn(
-            "the model's output does not depend differentiably on its input (torch.no_grad, .detach() or a "
-            "non-torch step inside forward): gradient attacks cannot work and their accuracy means nothing; "
-            "make forward differentiable, or use a gradient-free check.",
-            EvaluationWarning,
-            stacklevel=5,
-        )
+        if isinstance(f, CheckedModel):
+            f.no_gradient += x.shape[0]  # reported once, after the attack
+        else:
+            report("no_gradient", "the model's output has no gradient with respect to its input", stacklevel=5)
         return logits.detach(), torch.zeros_like(x)
-    if check_masking:
-        warn_zero_gradients(g, logits, y, loss)
+    if check_masking and isinstance(f, CheckedModel):
+        with torch.no_grad():
+            f.observe(g, per_sample_loss(logits.detach(), y, loss, targeted))
     return logits.detach(), g
-
-
-def warn_zero_gradients(g: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, loss: str) -> None:
-    zero = g.flatten(1).abs().amax(dim=1) == 0
-    k = int(zero.sum())
-    if k:
-        n = g.shape[0]
-        hint = " or loss='margin'" if loss == "ce" else ""
-        warnings.warn(
-            f"the input gradient is exactly zero for {k} of {n} points: gradient masking (saturated softmax, "
-            f"non-differentiable or quantising layers). Gradient attacks cannot move these points, so accuracy "
-            f"under attack overstates robustness; try a gradient-free check (offset, noise){hint}.",
-            EvaluationWarning,
-            stacklevel=5,
-        )
 
 
 def run_attack(
@@ -244,8 +298,9 @@ def run_attack(
     y = y.to(x.device)
     e = per_sample(eps, x)
     with eval_mode(model), torch.enable_grad():
-        f = CheckedModel(model, y)
+        f = CheckedModel(model, y, box_width=hi - lo)
         x_adv = core(f, x, y, eps=e, norm=nrm, lo=lo, hi=hi, loss=loss, **options)
+        f.finish()
     x_adv = x_adv.detach().clamp_(lo, hi)
     verify_ball(x_adv, x, e, nrm, (lo, hi))
     return x_adv

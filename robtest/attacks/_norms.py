@@ -13,7 +13,11 @@ import torch
 
 from robtest.errors import InvalidArgument
 
-_TINY = 1e-12
+
+# The smallest normal float: a tiny but non-zero gradient (logits scaled by 1e-15) still gives a unit direction;
+# a fixed floor such as 1e-12 would shrink its steps to nothing and stall L2 attacks.
+def _tiny(t: torch.Tensor) -> float:
+    return torch.finfo(t.dtype).tiny
 
 
 def _flat_norm(t: torch.Tensor) -> torch.Tensor:
@@ -29,7 +33,7 @@ def _linf_direction(g: torch.Tensor) -> torch.Tensor:
 
 
 def _l2_direction(g: torch.Tensor) -> torch.Tensor:
-    return g / _view_col(_flat_norm(g).clamp_min(_TINY), g)
+    return g / _view_col(_flat_norm(g).clamp_min(_tiny(g)), g)
 
 
 def _linf_project(delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -38,7 +42,7 @@ def _linf_project(delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
 
 def _l2_project(delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     n = _view_col(_flat_norm(delta), delta)
-    return delta * torch.clamp(eps / n.clamp_min(_TINY), max=1.0)
+    return delta * torch.clamp(eps / n.clamp_min(_tiny(n)), max=1.0)
 
 
 def _linf_random(like: torch.Tensor, eps: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -74,9 +78,9 @@ def _linf_step_(xa: torch.Tensor, g: torch.Tensor, x0: torch.Tensor, alpha: torc
 def _l2_step_(xa: torch.Tensor, g: torch.Tensor, x0: torch.Tensor, alpha: torch.Tensor, eps: torch.Tensor,
               lo: float, hi: float) -> torch.Tensor:
     g = _writable(g)
-    d = g.div_(_view_col(_flat_norm(g).clamp_min_(_TINY), g)).mul_(alpha).add_(xa).sub_(x0)
+    d = g.div_(_view_col(_flat_norm(g).clamp_min_(_tiny(g)), g)).mul_(alpha).add_(xa).sub_(x0)
     n = _view_col(_flat_norm(d), d)
-    return d.mul_(torch.clamp(eps / n.clamp_min_(_TINY), max=1.0)).add_(x0).clamp_(lo, hi)
+    return d.mul_(torch.clamp(eps / n.clamp_min_(_tiny(n)), max=1.0)).add_(x0).clamp_(lo, hi)
 
 
 def _linf_size(delta: torch.Tensor) -> torch.Tensor:

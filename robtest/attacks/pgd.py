@@ -27,7 +27,7 @@ def _pgd_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, step_size, rando
     best = x.clone() if early_stop or keep_final else None
     done = torch.zeros(n, dtype=torch.bool, device=x.device)
     best_loss = torch.full((n,), float("-inf"), device=x.device, dtype=x.dtype)
-    for r in range(restarts):
+    for _ in range(restarts):
         if early_stop:
             idx = (~done).nonzero().squeeze(1)
             if idx.numel() == 0:
@@ -38,8 +38,8 @@ def _pgd_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, step_size, rando
             idx = torch.arange(n, device=x.device)
             x0, y0, e0, a0 = x, y, eps, alpha
         xa = (x0 + norm.random(x0, e0, generator)).clamp_(lo, hi) if random_start else x0.clone()
-        for t in range(steps):
-            logits, g = loss_grad(f, xa, y0, loss, targeted, check_masking=(r == 0 and t == 0))
+        for _ in range(steps):
+            logits, g = loss_grad(f, xa, y0, loss, targeted)
             if early_stop:
                 # Points already fooled are recorded and dropped: later steps only pay for the rest.
                 hit = _fooled(logits, y0, targeted)

@@ -125,7 +125,7 @@ def robust_data():
 
 
 @pytest.mark.parametrize("head,data,message", [
-    (", torch.nn.Softmax(dim=1)", "torch.rand", "*EvaluationWarning: the model returns probabilities*"),
+    (", torch.nn.Softmax(dim=1)", "torch.rand", "*SUSPECT evaluation of accuracy*cannot be trusted*"),
     ("", "torch.randn",
      "*InputError: x: expected values in the box [[]0, 1] but got min*looks like normal*"),
 ], ids=["probability-outputs", "normalised-data"])
