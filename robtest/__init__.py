@@ -38,6 +38,7 @@ _LAZY = {
     "Normalized": "robtest.models",
     "AsLogits": "robtest.models",
     "BPDA": "robtest.models",
+    "EOT": "robtest.models",
     "load_weights": "robtest.weights",
 }
 
@@ -45,7 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from robtest import attacks, data, models, stats, weights  # noqa: F401
     from robtest.evaluate import evaluate_accuracy  # noqa: F401
     from robtest.measurement import Measurement  # noqa: F401
-    from robtest.models import BPDA, AsLogits, Normalized  # noqa: F401
+    from robtest.models import BPDA, EOT, AsLogits, Normalized  # noqa: F401
     from robtest.weights import load_weights  # noqa: F401
 
 
@@ -65,6 +66,7 @@ __all__ = [
     "AsLogits",
     "AttackInvariantError",
     "BPDA",
+    "EOT",
     "BatchSplitWarning",
     "DatasetNotFoundError",
     "EvaluationWarning",

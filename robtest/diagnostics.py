@@ -30,7 +30,7 @@ from typing import Any
 
 from robtest.errors import EvaluationWarning, InvalidArgument
 
-__all__ = ["INDICATORS", "Diagnostic", "Collector", "collecting", "report", "allowed", "check_allow"]
+__all__ = ["INDICATORS", "Diagnostic", "Collector", "collecting", "isolated", "report", "allowed", "check_allow"]
 
 #: Every indicator robtest checks, with what it means and what to do (the README lists the same).
 INDICATORS: dict[str, str] = {
@@ -96,8 +96,9 @@ class Diagnostic:
 class Collector:
     """The diagnostics of one evaluation: one entry per indicator; a repeat adds to its evidence counts."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, muted: bool = False) -> None:
         self._items: dict[str, Diagnostic] = {}
+        self.muted = muted  # a sandbox: collects without warning, and hands nothing to an enclosing collector
 
     def add(self, d: Diagnostic) -> None:
         old = self._items.get(d.indicator)
@@ -136,8 +137,19 @@ def collecting() -> Iterator[Collector]:
         yield mine
     finally:
         _CURRENT.reset(token)
-        if outer is not None:
+        if outer is not None and not outer.muted:
             outer.extend(mine.items())
+
+
+@contextlib.contextmanager
+def isolated() -> Iterator[Collector]:
+    """Run a check's own attacks without their diagnostics reaching the evaluation (or any warning): the check
+    reports what it concludes itself."""
+    token = _CURRENT.set(Collector(muted=True))
+    try:
+        yield _CURRENT.get()  # type: ignore[misc]
+    finally:
+        _CURRENT.reset(token)
 
 
 def active() -> bool:
@@ -153,6 +165,8 @@ def report(indicator: str, detail: str = "", *, warn: bool = True, stacklevel: i
     c = _CURRENT.get()
     if c is not None:
         c.add(Diagnostic(indicator, message, dict(evidence)))
+        if c.muted:
+            return
     if warn:
         warnings.warn(f"{indicator}: {message}", EvaluationWarning, stacklevel=stacklevel)
 

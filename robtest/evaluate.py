@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ from robtest.attacks import get_attack
 from robtest.attacks._driver import check_batch, check_bounds, check_logits, predict
 from robtest.attacks._norms import get_norm
 from robtest.data import iter_batches
-from robtest.errors import BatchSplitWarning
+from robtest.errors import BatchSplitWarning, InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
 from robtest.stats import proportion_ci
@@ -36,20 +37,25 @@ def describe_attack(attack: str | None, eps: float, options: dict[str, Any]) -> 
     return ", ".join(parts)
 
 
-def _batch_counts(model, x: torch.Tensor, y: torch.Tensor, spec, eps: float, bounds: tuple[float, float],
-                  gen: torch.Generator, options: dict[str, Any]) -> tuple[int, int]:
-    """(clean correct, correct under attack) on one batch; only clean-correct points are attacked."""
+def _batch_counts(model, attack_model, x: torch.Tensor, y: torch.Tensor, spec, eps: float,
+                  bounds: tuple[float, float], gen: torch.Generator, options: dict[str, Any]
+                  ) -> tuple[int, int, torch.Tensor]:
+    """(clean correct, correct under attack, which points stayed correct) on one batch; only clean-correct
+    points are attacked. ``attack_model`` is what the attack differentiates (the model, or its EOT wrapper);
+    ``model`` gives the separate prediction."""
     logits = predict(model, x)
     check_logits(logits, x, y)
     ok = logits.argmax(dim=1) == y
     clean = int(ok.sum())
     if spec is None or eps == 0:
-        return clean, clean
+        return clean, clean, ok
     idx = ok.nonzero().squeeze(1)
     if not idx.numel():
-        return clean, 0
-    x_adv = spec.fn(model, x[idx], y[idx], eps=eps, bounds=bounds, generator=gen, **options)
-    return clean, int((predict(model, x_adv).argmax(dim=1) == y[idx]).sum())
+        return clean, 0, ok
+    x_adv = spec.fn(attack_model, x[idx], y[idx], eps=eps, bounds=bounds, generator=gen, **options)
+    robust = torch.zeros_like(ok)
+    robust[idx] = predict(model, x_adv).argmax(dim=1) == y[idx]
+    return clean, int(robust.sum()), robust
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -66,11 +72,12 @@ class _Splitter:
         self.limit: int | None = None
         self.warned = False
 
-    def run(self, fn: Callable[[torch.Tensor, torch.Tensor], tuple[int, int]], x: torch.Tensor, y: torch.Tensor,
-            gen: torch.Generator) -> tuple[int, int]:
+    def run(self, fn: Callable[[torch.Tensor, torch.Tensor], tuple[int, int, torch.Tensor]], x: torch.Tensor,
+            y: torch.Tensor, gen: torch.Generator) -> tuple[int, int, torch.Tensor]:
         n = x.shape[0]
         step = n if self.limit is None else min(n, self.limit)
         c = a = 0
+        masks = []
         i = 0
         while i < n:
             size = min(step, n - i)
@@ -82,9 +89,10 @@ class _Splitter:
                 self.limit = step
                 continue
             c, a, i = c + got[0], a + got[1], i + size
-        return c, a
+            masks.append(got[2])
+        return c, a, torch.cat(masks)
 
-    def _try(self, fn, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int] | None:
+    def _try(self, fn, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int, torch.Tensor] | None:
         try:
             return fn(x, y)
         except RuntimeError as err:
@@ -119,13 +127,23 @@ def evaluate_accuracy(
     device: str | torch.device | None = "auto",
     confidence: float = 0.95,
     stop: Callable[[int, int], bool] | None = None,
+    eot: int | None = None,
+    checks: bool = True,
     **options: Any,
 ) -> Measurement:
     """Accuracy of ``model`` on ``data`` under ``attack`` at radius ``eps`` (clean accuracy when attack is None).
 
-    Each batch goes to ``device`` on its own (the dataset never moves at once). Points the model already gets
-    wrong are not attacked. Accuracy is counted from a separate forward pass on the returned examples. The
-    model is evaluated in eval mode and given back in the mode and on the device it had.
+    Each batch goes to ``device`` on its own (the dataset never moves at once), in the seeded order of
+    :func:`robtest.data.order`. Points the model already gets wrong are not attacked. Accuracy is counted from
+    a separate forward pass on the returned examples. The model is evaluated in eval mode and given back in the
+    mode and on the device it had; torch's global RNG is seeded from ``seed`` for the evaluation (a randomised
+    model gives the same numbers on a rerun) and restored afterwards.
+
+    The evaluation checks itself (:mod:`robtest.indicators`): a model whose two forward passes differ is
+    *randomised* and is attacked and predicted through :class:`robtest.EOT` (``eot`` draws, default 8 for the
+    attack and 4× that for the prediction; ``eot=N`` forces it for any model); masking is watched at every
+    attack step; with ``checks`` (default) a few points left robust are attacked again at ε/2, with ε covering
+    the whole box, with 4× the steps and with Square. What fires is in the measurement's ``diagnostics``.
 
     ``stop(correct, seen)``, when given, is asked after every batch and ends the evaluation early when it
     returns True (the sequential verdicts use it).
@@ -138,42 +156,72 @@ def evaluate_accuracy(
 
     >>> import torch
     >>> from robtest.data import digits_tensors
+    >>> torch.manual_seed(0) and None
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     >>> m = evaluate_accuracy(model, digits_tensors("test"), attack="fgsm", eps=0.1, device="cpu")
     >>> m.n
     540
     """
+    from robtest import diagnostics
+    from robtest.indicators import PROBE_POINTS, check_attack, probe_model
+    from robtest.models import EOT
+
     spec = get_attack(attack) if attack is not None else None
     if spec is not None:
         spec.check_options(options)
     elif options:
         raise TypeError(f"evaluate_accuracy: options {sorted(options)} need an attack")
+    if eot is not None and (isinstance(eot, bool) or not isinstance(eot, int) or eot < 1):
+        raise InvalidArgument(f"eot: expected an integer >= 1 (draws per gradient) or None but got {eot!r}")
     lo, hi = check_bounds(bounds)
     dev = resolve_device(device)
     gen = torch.Generator(device=dev).manual_seed(int(seed))
     clean_ok = adv_ok = seen = 0
     split = _Splitter()
-    with on_device(model, dev), eval_mode(model):
+    kept_x: list[torch.Tensor] = []
+    kept_y: list[torch.Tensor] = []
+    kept = 0
+    attack_model = predict_model = model
+    devices = [dev.index or 0] if dev.type == "cuda" else []
+    with (torch.random.fork_rng(devices=devices), diagnostics.collecting() as found, on_device(model, dev),
+          eval_mode(model)):
+        torch.manual_seed(int(seed))
+        first = True
         for xb, yb in iter_batches(data, batch_size=batch_size, samples=samples, seed=seed):
             check_batch(xb, yb, (lo, hi))
             x = xb.to(dev, non_blocking=True)
             y = yb.to(dev, non_blocking=True).long()
-            c, a = split.run(lambda xs, ys: _batch_counts(model, xs, ys, spec, eps, (lo, hi), gen, options), x, y,
-                                 gen)
+            if first:
+                first = False
+                randomized = probe_model(model, x).randomized
+                if randomized or eot is not None:
+                    draws = eot or 8
+                    attack_model, predict_model = EOT(model, draws=draws), EOT(model, draws=4 * draws)
+            run = functools.partial(_batch_counts, predict_model, attack_model, spec=spec, eps=eps, bounds=(lo, hi),
+                                    gen=gen, options=options)
+            c, a, robust = split.run(run, x, y, gen)
             clean_ok += c
             adv_ok += a
             seen += y.shape[0]
+            if checks and spec is not None and kept < PROBE_POINTS and a:
+                kept_x.append(x[robust][:PROBE_POINTS - kept])
+                kept_y.append(y[robust][:PROBE_POINTS - kept])
+                kept += kept_x[-1].shape[0]
             if stop is not None and stop(adv_ok, seen):
                 break
+        if kept:
+            check_attack(predict_model, attack_model, spec, torch.cat(kept_x), torch.cat(kept_y), eps=float(eps),
+                         bounds=(lo, hi), options=options, generator=gen, chunk=split.limit)
     low, high = proportion_ci(adv_ok, seen, confidence=confidence)
     return Measurement(
         name="accuracy",
-        value=adv_ok / seen if seen else float("nan"),
+        value=adv_ok / seen,
         low=low,
         high=high,
         n=seen,
         confidence=confidence,
-        context=describe_attack(attack, eps, options),
-        details={"correct": adv_ok, "clean_accuracy": clean_ok / seen if seen else float("nan"),
-                 "attack": attack or "none", "eps": float(eps)},
+        context=describe_attack(attack, eps, options) + (" with EOT" if attack_model is not model else ""),
+        details={"correct": adv_ok, "clean_accuracy": clean_ok / seen, "attack": attack or "none",
+                 "eps": float(eps), "eot_draws": getattr(attack_model, "draws", 0)},
+        diagnostics=found.items(),
     )

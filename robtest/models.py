@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 
@@ -11,7 +12,7 @@ from torch import nn
 
 from robtest.errors import InvalidArgument, ModelStateWarning
 
-__all__ = ["AsLogits", "BPDA", "Normalized", "eval_mode", "on_device", "model_device"]
+__all__ = ["AsLogits", "BPDA", "EOT", "Normalized", "eval_mode", "on_device", "model_device"]
 
 
 class Normalized(nn.Module):
@@ -202,3 +203,30 @@ class BPDA(nn.Module):
             return _StraightThrough.apply(x, out)
         a = self.approx(x)
         return a + (out - a).detach()  # the value of fn, the gradient of approx
+
+
+class EOT(nn.Module):
+    """Expectation over Transformation (Athalye et al., ICML 2018) for a randomised model: the output is the log
+    of the softmax averaged over ``draws`` forward passes, so an attack ascends the expected loss and a point
+    counts as classified by its expected prediction, not by one lucky draw.
+
+    robtest wraps a model it finds randomised (two passes of the same input differ) in ``EOT`` by itself; pass
+    ``eot=N`` to an accuracy property to choose the number of draws.
+
+    >>> import torch
+    >>> torch.manual_seed(0) and None
+    >>> noisy = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(4, 3)).train()
+    >>> out = EOT(noisy, draws=200)(torch.ones(2, 4))
+    >>> out.shape, bool(torch.allclose(out.exp().sum(1), torch.ones(2)))
+    (torch.Size([2, 3]), True)
+    """
+
+    def __init__(self, model: nn.Module, *, draws: int = 8) -> None:
+        super().__init__()
+        if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+            raise InvalidArgument(f"EOT: expected draws to be an integer >= 1 but got {draws!r}")
+        self.model, self.draws = model, draws
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logp = torch.stack([torch.log_softmax(self.model(x), dim=1) for _ in range(self.draws)])
+        return torch.logsumexp(logp, dim=0) - math.log(self.draws)

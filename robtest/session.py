@@ -225,19 +225,19 @@ class RobustSession:
         attack = None if attack in (None, "none", "clean") else attack
         if attack is not None:
             get_attack(attack).check_options(options, where="accuracy_floor")
-        check, data = None, self.data
+        check = None
         if sequential:
+            # The data come in the seeded random order of robtest.data.order, so every look sees a fair sample.
             from robtest.data import num_samples
-            from robtest.properties.sequential import SequentialCheck, shuffled
+            from robtest.properties.sequential import SequentialCheck
 
             n_total = num_samples(self.data, s["samples"])
             if n_total:
-                data = shuffled(self.data, s["seed"])
                 check = SequentialCheck(n_total=n_total, batch_size=s["batch_size"], threshold=float(floor),
                                         comparison=">=", confidence=s["confidence"], kind="proportion")
         with self._evaluation(s["seed"]) as found:
-            m = evaluate_accuracy(self.model, data, attack=attack, eps=eps, bounds=self.bounds, device=self.device,
-                                  stop=check, **s, **options)
+            m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds,
+                                  device=self.device, stop=check, **s, **options)
         m = m.with_diagnostics(found.items(), allow)
         if check is not None:
             low, high = check.interval(m.details["correct"], m.n)
@@ -400,8 +400,9 @@ class RobustSession:
             from robtest.data import iter_batches
             from robtest.fuzz import _logits
 
+            # The seeded subset in the data's own order, so the indices a failure names are the user's.
             xs = [xb for xb, _ in iter_batches(self.data, batch_size=self.batch_size, samples=self.samples,
-                                               seed=self.seed)]
+                                               seed=self.seed, in_data_order=True)]
             x = torch.cat(xs).to(self.device)
             cache[key] = (x, _logits(self.model, x, self.batch_size).argmax(1))
         return cache[key]

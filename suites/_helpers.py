@@ -9,7 +9,7 @@ def as_tensors(data):
 
     from robtest.data import iter_batches
 
-    xs, ys = zip(*iter_batches(data, batch_size=1024), strict=True)
+    xs, ys = zip(*iter_batches(data, batch_size=1024, seed=None), strict=True)
     return torch.cat(xs), torch.cat(ys)
 
 

@@ -14,10 +14,18 @@ import torch
 from robtest.errors import InvalidArgument
 
 
-# The smallest normal float: a tiny but non-zero gradient (logits scaled by 1e-15) still gives a unit direction;
-# a fixed floor such as 1e-12 would shrink its steps to nothing and stall L2 attacks.
 def _tiny(t: torch.Tensor) -> float:
     return torch.finfo(t.dtype).tiny
+
+
+def _unit_(g: torch.Tensor) -> torch.Tensor:
+    """``g / ‖g‖₂`` per sample, in place; zero rows stay zero. A tiny but non-zero gradient (logits scaled by
+    1e-15) still gives a unit direction: rows are first scaled by their largest entry, so the sum of squares
+    neither underflows (which would divide by ~0) nor is floored (a fixed floor such as 1e-12 shrinks the
+    step to nothing and stalls L2 attacks)."""
+    peak = _view_col(g.flatten(1).abs().amax(dim=1).clamp_min_(_tiny(g)), g)
+    g.div_(peak)
+    return g.div_(_view_col(_flat_norm(g).clamp_min_(_tiny(g)), g))
 
 
 def _flat_norm(t: torch.Tensor) -> torch.Tensor:
@@ -33,7 +41,7 @@ def _linf_direction(g: torch.Tensor) -> torch.Tensor:
 
 
 def _l2_direction(g: torch.Tensor) -> torch.Tensor:
-    return g / _view_col(_flat_norm(g).clamp_min(_tiny(g)), g)
+    return _unit_(g.clone())
 
 
 def _linf_project(delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
@@ -78,7 +86,7 @@ def _linf_step_(xa: torch.Tensor, g: torch.Tensor, x0: torch.Tensor, alpha: torc
 def _l2_step_(xa: torch.Tensor, g: torch.Tensor, x0: torch.Tensor, alpha: torch.Tensor, eps: torch.Tensor,
               lo: float, hi: float) -> torch.Tensor:
     g = _writable(g)
-    d = g.div_(_view_col(_flat_norm(g).clamp_min_(_tiny(g)), g)).mul_(alpha).add_(xa).sub_(x0)
+    d = _unit_(g).mul_(alpha).add_(xa).sub_(x0)
     n = _view_col(_flat_norm(d), d)
     return d.mul_(torch.clamp(eps / n.clamp_min_(_tiny(n)), max=1.0)).add_(x0).clamp_(lo, hi)
 

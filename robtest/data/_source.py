@@ -9,16 +9,28 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from robtest.errors import InputError, InvalidArgument
 
-__all__ = ["iter_batches", "num_samples"]
+__all__ = ["iter_batches", "iter_indexed", "num_samples", "order"]
 
 _EXPECTED = "a torch Dataset, a DataLoader, or a tuple (x, y) of tensors"
 
 
-def _subset_indices(n: int, samples: int | None, seed: int) -> torch.Tensor | None:
-    if samples is None or samples >= n:
-        return None
-    g = torch.Generator().manual_seed(seed)
-    return torch.randperm(n, generator=g)[:samples].sort().values
+def order(n: int, samples: int | None, seed: int | None, *, in_data_order: bool = False) -> torch.Tensor:
+    """The sample ids an evaluation visits, in the order it visits them: a seeded random permutation of all
+    ``n`` samples, cut to the first ``samples``. The same for every test, worker and run with the same seed,
+    whatever order the data came in, so a subset and a sequential verdict's early looks see every class.
+
+    ``seed=None`` keeps the data's own order (for reading a dataset into memory, not for evaluating it);
+    ``in_data_order`` visits the same seeded subset in the data's order (for per-sample results).
+
+    >>> order(10, 4, seed=0).tolist()
+    [4, 1, 7, 5]
+    """
+    if seed is None:
+        perm = torch.arange(n)
+    else:
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    perm = perm if samples is None else perm[:samples]
+    return perm.sort().values if in_data_order else perm
 
 
 def num_samples(data: object, samples: int | None = None) -> int | None:
@@ -49,13 +61,50 @@ def _as_pair(batch: object, where: str) -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-def iter_batches(data: object, *, batch_size: int = 256, samples: int | None = None, seed: int = 0
-                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield CPU batches ``(x, y)``; ``samples`` keeps a seeded random subset (the first N for a DataLoader)."""
-    if not isinstance(batch_size, int) or batch_size < 1:
+def _materialise(loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = [], []
+    for batch in loader:
+        x, y = _as_pair(batch, "data")
+        xs.append(x)
+        ys.append(y)
+    if not xs:
+        raise InputError("data: expected at least one sample but the DataLoader yielded none")
+    return torch.cat(xs), torch.cat(ys)
+
+
+def iter_indexed(data: object, *, batch_size: int = 256, samples: int | None = None, seed: int | None = 0,
+                 in_data_order: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Yield CPU batches ``(ids, x, y)`` in the seeded order of :func:`order`; ``ids`` index the data.
+
+    A DataLoader over a map-style dataset is read through its dataset (with its collate function and workers),
+    so its own order, shuffled or sorted, does not matter; one over an iterable dataset is read once into
+    memory and then ordered. Empty data is an error, never an evaluation of nothing.
+    """
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise InvalidArgument(f"batch_size: expected an integer >= 1 but got {batch_size!r}")
-    if samples is not None and (not isinstance(samples, int) or samples < 1):
+    if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 1):
         raise InvalidArgument(f"samples: expected an integer >= 1 or None but got {samples!r}")
+    if isinstance(data, DataLoader):
+        ds = data.dataset
+        if isinstance(ds, Dataset) and hasattr(ds, "__len__") and not isinstance(ds, torch.utils.data.IterableDataset):
+            n = len(ds)  # type: ignore[arg-type]
+            _nonempty(n)
+            idx = order(n, samples, seed, in_data_order=in_data_order)
+            loader = DataLoader(Subset(ds, idx.tolist()), batch_size=batch_size, shuffle=False,
+                                collate_fn=data.collate_fn, num_workers=data.num_workers, pin_memory=data.pin_memory)
+            yield from _with_ids(loader, idx, batch_size)
+            return
+        if seed is None and samples is None:  # the loader's own order: stream it, nothing to reorder
+            i = 0
+            for batch in data:
+                x, y = _as_pair(batch, "data")
+                for j in range(0, x.shape[0], batch_size):
+                    xb, yb = x[j:j + batch_size], y[j:j + batch_size]
+                    yield torch.arange(i, i + xb.shape[0]), xb, yb
+                    i += xb.shape[0]
+            _nonempty(i)
+            return
+        data = _materialise(data)
     if isinstance(data, (tuple, list)):
         if len(data) != 2 or not all(isinstance(t, torch.Tensor) for t in data):
             raise InputError(f"data: expected {_EXPECTED} but got a {type(data).__name__} of {len(data)} items")
@@ -64,29 +113,39 @@ def iter_batches(data: object, *, batch_size: int = 256, samples: int | None = N
             raise InputError(
                 f"data: expected x and y with one label per sample but got x {tuple(x.shape)}, y {tuple(y.shape)}"
             )
-        idx = _subset_indices(x.shape[0], samples, seed)
-        if idx is not None:
-            x, y = x[idx], y[idx]
-        for i in range(0, x.shape[0], batch_size):
-            yield x[i:i + batch_size], y[i:i + batch_size]
-        return
-    if isinstance(data, DataLoader):
-        seen = 0
-        for batch in data:
-            x, y = _as_pair(batch, "data")
-            if samples is not None and seen + x.shape[0] > samples:
-                x, y = x[: samples - seen], y[: samples - seen]
-            seen += x.shape[0]
-            # Re-chunk so the evaluation batch size is ours, whatever the loader's is.
-            for i in range(0, x.shape[0], batch_size):
-                yield x[i:i + batch_size], y[i:i + batch_size]
-            if samples is not None and seen >= samples:
-                return
+        _nonempty(x.shape[0])
+        idx = order(x.shape[0], samples, seed, in_data_order=in_data_order)
+        for i in range(0, idx.shape[0], batch_size):
+            ids = idx[i:i + batch_size]
+            yield ids, x[ids], y[ids]
         return
     if isinstance(data, Dataset) and hasattr(data, "__len__"):
-        idx = _subset_indices(len(data), samples, seed)  # type: ignore[arg-type]
-        ds = data if idx is None else Subset(data, idx.tolist())
-        for batch in DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0):
-            yield _as_pair(batch, "data")
+        n = len(data)  # type: ignore[arg-type]
+        _nonempty(n)
+        idx = order(n, samples, seed, in_data_order=in_data_order)
+        loader = DataLoader(Subset(data, idx.tolist()), batch_size=batch_size, shuffle=False, num_workers=0)
+        yield from _with_ids(loader, idx, batch_size)
         return
     raise InputError(f"data: expected {_EXPECTED} but got {type(data).__name__}")
+
+
+def _nonempty(n: int) -> None:
+    if n == 0:
+        raise InputError("data: expected at least one sample but got an empty dataset; check the data fixture")
+
+
+def _with_ids(loader: DataLoader, idx: torch.Tensor, batch_size: int
+              ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    i = 0
+    for batch in loader:
+        x, y = _as_pair(batch, "data")
+        yield idx[i:i + x.shape[0]], x, y
+        i += x.shape[0]
+
+
+def iter_batches(data: object, *, batch_size: int = 256, samples: int | None = None, seed: int | None = 0,
+                 in_data_order: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield CPU batches ``(x, y)`` in the seeded order of :func:`order` (``samples``: its first N;
+    ``seed=None``: the data's own order)."""
+    for _, x, y in iter_indexed(data, batch_size=batch_size, samples=samples, seed=seed, in_data_order=in_data_order):
+        yield x, y

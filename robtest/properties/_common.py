@@ -48,7 +48,7 @@ def pair(name: str, value: object) -> tuple[float, float]:
 
 def input_shape(data: object) -> tuple[int, ...]:
     """The shape of one input of ``data`` (without the batch dimension)."""
-    for x, _ in iter_batches(data, batch_size=1):
+    for x, _ in iter_batches(data, batch_size=1, seed=None):
         return tuple(x.shape[1:])
     raise InputError("data: expected at least one sample but got an empty dataset")
 
@@ -58,7 +58,8 @@ def device_batches(model: object, data: object, *, batch_size: int, samples: int
     """Checked batches on ``device``; the first is also checked against the model's output."""
     lo, hi = check_bounds(bounds)
     first = True
-    for xb, yb in iter_batches(data, batch_size=batch_size, samples=samples, seed=seed):
+    # The seeded subset, visited in the data's order: per-sample results line up with the user's data.
+    for xb, yb in iter_batches(data, batch_size=batch_size, samples=samples, seed=seed, in_data_order=True):
         check_batch(xb, yb, (lo, hi))
         x, y = xb.to(device), yb.to(device).long()
         if first:

@@ -22,14 +22,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset, Subset
 
 from robtest.errors import InvalidArgument
 from robtest.stats import clopper_pearson
 
-__all__ = ["KINDS", "SequentialCheck", "look_schedule", "spending", "sequential_mean", "hoeffding_interval",
-           "shuffled"]
+__all__ = ["KINDS", "SequentialCheck", "look_schedule", "spending", "sequential_mean", "hoeffding_interval"]
 
 KINDS = ("proportion", "mean")
 
@@ -167,18 +164,3 @@ def sequential_mean(values: Sequence[float] | np.ndarray, *, threshold: float, c
             break
     low, high = check.interval(total, seen)
     return total / seen, low, high, seen
-
-
-def shuffled(data: object, seed: int) -> object:
-    """``data`` in a seeded random order: sequential stopping needs exchangeable batches, not sorted classes.
-
-    Tuples ``(x, y)`` and sized datasets are reordered (a view, no copy of a dataset); anything else (a
-    ``DataLoader``) is returned as it is and keeps its own order.
-    """
-    g = torch.Generator().manual_seed(int(seed) + 7919)
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        perm = torch.randperm(data[0].shape[0], generator=g)
-        return data[0][perm], data[1][perm]
-    if isinstance(data, Dataset) and hasattr(data, "__len__"):
-        return Subset(data, torch.randperm(len(data), generator=g).tolist())  # type: ignore[arg-type]
-    return data

@@ -11,7 +11,6 @@ from robtest.properties.sequential import (
     hoeffding_interval,
     look_schedule,
     sequential_mean,
-    shuffled,
     spending,
 )
 from robtest.stats import clopper_pearson
@@ -88,12 +87,3 @@ def test_hoeffding_interval_and_bad_arguments():
         SequentialCheck(n_total=10, batch_size=2, threshold=0.5, comparison=">")
     with pytest.raises(InvalidArgument, match="n_total: expected an integer >= 1 but got 0"):
         look_schedule(0, 2)
-
-
-def test_shuffled_keeps_pairs_together():
-    import torch
-
-    x = torch.arange(10.0)[:, None]
-    y = torch.arange(10)
-    xs, ys = shuffled((x, y), seed=0)
-    assert not torch.equal(ys, y) and torch.equal(xs[:, 0].long(), ys)

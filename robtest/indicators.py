@@ -1,0 +1,186 @@
+"""The checks behind the indicators of attack failure (Pintor et al. 2022; AutoAttack's flags; Carlini et al.
+2019's checklist), each cheap by default. They report into :mod:`robtest.diagnostics`.
+
+Two kinds:
+
+* :func:`probe_model`, before an evaluation, on a few inputs: is the model randomised (two passes differ),
+  does it compute gradients inside forward?
+* :func:`check_attack`, after an evaluation, on a few of the points the attack left robust: are they fooled at
+  a smaller ε (whose ball lies inside), by a stronger run of the same attack, by a gradient-free attack, and can
+  an attack whose ε covers the whole box drive them to chance? Each of these is a failure of the evaluated
+  attack, not of the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from robtest.diagnostics import isolated, report
+
+__all__ = ["ModelProbe", "probe_model", "check_attack", "PROBE_POINTS"]
+
+#: How many robust points the after-evaluation checks look at (the stronger and gradient-free runs at half).
+PROBE_POINTS = 64
+
+
+@dataclass(frozen=True)
+class ModelProbe:
+    randomized: bool
+    max_difference: float
+
+
+@contextlib.contextmanager
+def _grad_watch(model: object) -> Iterator[dict[str, int]]:
+    """Count gradient computations inside a forward pass run under ``torch.no_grad``: submodules entered with
+    gradients re-enabled, and calls of ``torch.autograd.grad`` / ``Tensor.backward``."""
+    seen = {"enabled": 0, "calls": 0}
+    hooks = []
+    if isinstance(model, nn.Module):
+        def pre(_m: nn.Module, _inp: Any) -> None:
+            seen["enabled"] += int(torch.is_grad_enabled())
+
+        hooks = [m.register_forward_pre_hook(pre) for m in model.modules()]
+    grad, backward = torch.autograd.grad, torch.Tensor.backward
+
+    def counted_grad(*a: Any, **k: Any) -> Any:
+        seen["calls"] += 1
+        return grad(*a, **k)
+
+    def counted_backward(*a: Any, **k: Any) -> Any:
+        seen["calls"] += 1
+        return backward(*a, **k)
+
+    torch.autograd.grad, torch.Tensor.backward = counted_grad, counted_backward  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        torch.autograd.grad, torch.Tensor.backward = grad, backward  # type: ignore[method-assign]
+        for h in hooks:
+            h.remove()
+
+
+def probe_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> ModelProbe:
+    """Two forward passes of the same inputs (the model already in eval mode): report ``randomized`` when they
+    differ beyond float noise, and ``gradients_in_forward`` when forward computes gradients."""
+    x = x[:8]  # few: any difference counts, and a batch that needs splitting for memory is not probed whole
+    with torch.no_grad(), _grad_watch(model) as seen:
+        a = model(x)
+    with torch.no_grad():
+        b = model(x)
+    if seen["enabled"] or seen["calls"]:
+        report("gradients_in_forward", f"forward ran {seen['calls']} gradient computation(s) and "
+               f"{seen['enabled']} submodule call(s) with gradients enabled inside torch.no_grad", stacklevel=4,
+               calls=seen["calls"], modules=seen["enabled"])
+    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor) or a.shape != b.shape:
+        return ModelProbe(False, 0.0)
+    diff = float((a.double() - b.double()).abs().max())
+    scale = float(a.double().abs().max()) + 1e-12
+    # Kernels that are not bitwise deterministic (some GPU reductions) differ by rounding only.
+    randomized = diff > 1e-4 * scale
+    if randomized:
+        changed = int((a.argmax(1) != b.argmax(1)).sum())
+        report("randomized", f"two forward passes of the same {x.shape[0]} inputs differed by up to {diff:.3g} "
+               f"and changed {changed} predictions", stacklevel=4, max_difference=float(f"{diff:.4g}"),
+               changed_predictions=changed)
+    return ModelProbe(randomized, diff)
+
+
+def _still_correct(model: Callable, x: torch.Tensor, y: torch.Tensor, chunk: int) -> torch.Tensor:
+    from robtest.attacks._driver import predict
+
+    return torch.cat([predict(model, x[i:i + chunk]).argmax(1) for i in range(0, x.shape[0], chunk)]) == y
+
+
+def _chunked(fn: Callable[..., torch.Tensor], model: Callable, x: torch.Tensor, y: torch.Tensor, chunk: int,
+             **kw: Any) -> torch.Tensor:
+    """Run an attack in chunks no larger than the evaluation found to fit in memory, its diagnostics isolated."""
+    with isolated():
+        return torch.cat([fn(model, x[i:i + chunk], y[i:i + chunk], **kw) for i in range(0, x.shape[0], chunk)])
+
+
+def _enough(k: int, m: int) -> bool:
+    """More than noise: at least 2 points and 3% of those probed."""
+    return k >= 2 and k >= 0.03 * m
+
+
+def check_attack(model: Callable[[torch.Tensor], torch.Tensor], attack_model: Callable[[torch.Tensor], torch.Tensor],
+                 spec: Any, x: torch.Tensor, y: torch.Tensor, *, eps: float, bounds: tuple[float, float],
+                 options: dict[str, Any], generator: torch.Generator, chunk: int | None = None) -> None:
+    """Look for evidence that ``spec`` under-attacked the points ``x`` it left robust at ``eps``.
+
+    ``attack_model`` is what the attack ran on (the model, or its EOT wrapper); ``model`` predicts. All runs are
+    seeded from ``generator`` and go in chunks of at most ``chunk`` points (what fitted in memory).
+    """
+    from robtest.attacks import available_attacks, get_attack
+    from robtest.attacks._norms import get_norm
+
+    if x.shape[0] == 0 or eps <= 0:
+        return
+    x, y = x[:PROBE_POINTS], y[:PROBE_POINTS]
+    m = x.shape[0]
+    chunk = chunk or m
+    norm = get_norm(options.get("norm", "linf"))
+    lo, hi = bounds
+    kw = {"bounds": bounds, "generator": generator}
+
+    # A smaller ball lies inside the larger: whatever fools a point at ε/2 fools it at ε.
+    half = _chunked(spec.fn, attack_model, x, y, chunk, eps=eps / 2, **kw, **options)
+    k = int((~_still_correct(model, half, y, chunk)).sum())
+    if _enough(k, m):
+        report("eps_not_monotone", f"{k} of {m} points left robust at ε={eps:g} were fooled at ε={eps / 2:g}",
+               stacklevel=4, fooled=k, of=m)
+
+    # With ε covering the whole box any image is reachable: a working gradient attack drives accuracy to chance.
+    pgd = get_attack("pgd").fn
+    full = (hi - lo) * (1.0 if norm.name == "linf" else math.sqrt(x[0].numel()))
+    classes = _logits_width(model, x)
+    wide = _chunked(pgd, attack_model, x, y, chunk, eps=full, norm=norm.name, steps=20, loss="margin", **kw)
+    left = int(_still_correct(model, wide, y, chunk).sum())
+    chance = max(0.2, 2.0 / max(classes, 1))
+    if left > chance * m and left >= 2:
+        report("unbounded_not_chance", f"PGD with ε={full:g} (the whole box) left {left} of {m} points correct "
+               f"(chance is {1 / max(classes, 1):.2f})", stacklevel=4, correct=left, of=m)
+
+    if spec.name == "auto":  # the ensemble runs a stronger cascade and Square itself, and reports what it finds
+        return
+    opts = spec.options
+    if "steps" not in opts:  # single-step attacks (FGSM, step-l.l.) measure themselves, not a worst case
+        return
+    few = max(1, m // 2)
+    xs, ys = x[:few], y[:few]
+    strong = dict(options)
+    strong["steps"] = 4 * int(options.get("steps", _default(spec, "steps")))
+    if "restarts" in opts:
+        strong["restarts"] = int(options.get("restarts", _default(spec, "restarts"))) + 1
+    out = _chunked(spec.fn, attack_model, xs, ys, chunk, eps=eps, **kw, **strong)
+    k = int((~_still_correct(model, out, ys, chunk)).sum())
+    if _enough(k, few):
+        report("incomplete_optimization", f"{strong['steps']} steps" + (f" × {strong['restarts']} restarts" if
+               "restarts" in strong else "") + f" fooled {k} of {few} points the evaluated attack left robust",
+               stacklevel=4, fooled=k, of=few)
+    if "square" in available_attacks():
+        sq = _chunked(get_attack("square").fn, attack_model, xs, ys, chunk, eps=eps, norm=norm.name, queries=300,
+                      **kw)
+        k = int((~_still_correct(model, sq, ys, chunk)).sum())
+        if _enough(k, few):
+            report("gradient_free_wins", f"Square (300 queries) fooled {k} of {few} points the gradient attack "
+                   "left robust", stacklevel=4, fooled=k, of=few)
+
+
+def _default(spec: Any, name: str) -> Any:
+    import inspect
+
+    return inspect.signature(spec.fn).parameters[name].default
+
+
+def _logits_width(model: Callable, x: torch.Tensor) -> int:
+    from robtest.attacks._driver import predict
+
+    return predict(model, x[:1]).shape[1]

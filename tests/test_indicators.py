@@ -1,0 +1,159 @@
+"""A catalogue of masked, randomised and misused models, each caught by the indicator meant for it, and sound
+models that trip none (robtest/indicators.py, robtest/diagnostics.py).
+
+Every evaluation here runs with all warnings ignored: the diagnostics reach the measurement whatever the
+warning filters say.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from robtest import diagnostics
+from robtest.evaluate import evaluate_accuracy
+from robtest.models import BPDA, EOT, AsLogits
+
+
+class Wrap(nn.Module):
+    """The trained net behind a front or a head given as ``fn(net, x)``."""
+
+    def __init__(self, net: nn.Module, fn) -> None:
+        super().__init__()
+        self.net, self.fn = net, fn
+
+    def forward(self, x):
+        return self.fn(self.net, x)
+
+
+def _no_grad(net, x):
+    with torch.no_grad():
+        return net(x)
+
+
+def _numpy(net, x):
+    return net(torch.from_numpy(x.detach().cpu().numpy()))
+
+
+def _self_attack(net, x):
+    # A "defence" that takes a gradient step on its own input inside forward.
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(net(xg).logsumexp(1).sum(), xg)
+    return net((x - 0.01 * g.sign()).clamp(0, 1))
+
+
+CATALOGUE = [
+    ("rounding-front", lambda n, x: n(torch.round(x * 4) / 4), "zero_gradients"),
+    ("no-grad-front", _no_grad, "no_gradient"),
+    ("numpy-round-trip", _numpy, "no_gradient"),
+    ("gaussian-noise", lambda n, x: n(x + 0.15 * torch.randn_like(x)), "randomized"),
+    ("pixel-drop", lambda n, x: n(x * (torch.rand_like(x) > 0.2)), "randomized"),
+    ("dropout-always-on", lambda n, x: n(F.dropout(x, 0.3, training=True)), "randomized"),
+    ("over-confident-logits", lambda n, x: n(x) * 1e4, "zero_gradients"),
+    ("tiny-logits", lambda n, x: n(x) * 1e-15, "tiny_gradients"),
+    ("nan-gradient", lambda n, x: n(x + 0 * torch.sqrt(x - x.detach())), "nonfinite_gradients"),
+    ("sigmoid-head", lambda n, x: torch.sigmoid(n(x)), "sigmoid_outputs"),
+    ("softmax-head", lambda n, x: torch.softmax(n(x), 1), "probability_outputs"),
+    ("gradient-inside-forward", _self_attack, "gradients_in_forward"),
+]
+
+
+def _evaluate(model, data, **kw):
+    kw = {"attack": "pgd", "eps": 0.1, "samples": 96, "device": "cpu", "seed": 0, **kw}
+    if kw["attack"] == "pgd":
+        kw.setdefault("steps", 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the verdict must not depend on the warning channel
+        return evaluate_accuracy(model, data, **kw)
+
+
+@pytest.mark.parametrize(("fn", "indicator"), [c[1:] for c in CATALOGUE], ids=[c[0] for c in CATALOGUE])
+def test_each_broken_evaluation_trips_its_indicator(trained_mlp, fn, indicator):
+    net, data = trained_mlp
+    m = _evaluate(Wrap(net, fn), data)
+    fired = [d.indicator for d in m.diagnostics]
+    assert indicator in fired, fired
+    assert m.suspect and f"SUSPECT: {', '.join(d.indicator for d in m.diagnostics)}" in str(m)
+    d = next(d for d in m.diagnostics if d.indicator == indicator)
+    assert d.message.endswith(diagnostics.INDICATORS[indicator])  # what it means and what to try
+
+
+def test_sound_models_trip_nothing(trained_mlp):
+    from robtest.data import digits_tensors
+    from robtest.zoo import mlp, small_cnn, softmax_regression, train_classifier
+
+    net, data = trained_mlp
+    x, y = digits_tensors("train")
+    models = {
+        "mlp": net,
+        "softmax": train_classifier(softmax_regression(), x, y, epochs=10, lr=1e-2, seed=0),
+        "cnn": train_classifier(small_cnn(width=8), x, y, epochs=4, lr=3e-3, seed=0),
+        "fgsm-trained": train_classifier(mlp(hidden=(64,)), x, y, epochs=10, lr=3e-3, seed=0, adversarial="fgsm",
+                                         eps=0.1),
+        "log-softmax-head": nn.Sequential(net, nn.LogSoftmax(dim=1)),
+        "declared-sigmoid": AsLogits(Wrap(net, lambda n, x: torch.sigmoid(n(x))), outputs="sigmoid"),
+    }
+    for name, model in models.items():
+        for attack in ("pgd", "fgsm"):
+            m = _evaluate(model, data, attack=attack, eps=0.05)
+            assert m.diagnostics == (), (name, attack, [str(d) for d in m.diagnostics])
+
+
+def test_bpda_removes_the_masking_and_finds_the_true_accuracy(trained_mlp):
+    net, data = trained_mlp
+    masked = _evaluate(Wrap(net, lambda n, x: n(torch.round(x * 4) / 4)), data)
+    through = _evaluate(nn.Sequential(BPDA(lambda x: torch.round(x * 4) / 4), net), data)
+    assert through.diagnostics == ()
+    assert through.value < masked.value - 0.1  # the masked number overstated robustness by a wide margin
+
+
+def test_a_randomised_model_is_attacked_with_eot_and_gives_the_same_numbers_on_a_rerun(trained_mlp):
+    net, data = trained_mlp
+    noisy = Wrap(net, lambda n, x: n(x + 0.15 * torch.randn_like(x)))
+    a, b = _evaluate(noisy, data), _evaluate(noisy, data)
+    assert a.details["eot_draws"] == 8 and "with EOT" in a.context
+    assert (a.value, a.details["clean_accuracy"]) == (b.value, b.details["clean_accuracy"])
+    state = torch.random.get_rng_state()
+    _evaluate(noisy, data)
+    assert torch.equal(state, torch.random.get_rng_state())  # the caller's RNG is given back untouched
+    # Forced EOT on a deterministic model changes nothing but the cost: log of the mean of identical softmaxes.
+    plain, forced = _evaluate(net, data, attack="fgsm"), _evaluate(net, data, attack="fgsm", eot=2)
+    assert forced.details["eot_draws"] == 2 and abs(forced.value - plain.value) <= 1 / 96
+
+
+def test_eot_averages_probabilities_over_draws():
+    torch.manual_seed(0)
+    coin = Wrap(nn.Identity(), lambda n, x: torch.where(torch.rand(x.shape[0], 1) < 0.25, x, x.flip(1)))
+    p = EOT(coin, draws=4000)(torch.tensor([[10.0, -10.0]])).exp()
+    assert p[0, 0].item() == pytest.approx(0.25, abs=0.03)
+
+
+def test_allowed_indicators_no_longer_make_the_measurement_suspect(trained_mlp):
+    net, data = trained_mlp
+    m = _evaluate(Wrap(net, lambda n, x: n(x + 0.15 * torch.randn_like(x))), data)
+    fired = tuple(d.indicator for d in m.diagnostics)
+    assert "randomized" in fired and m.suspect
+    partly = m.with_diagnostics((), allow=("randomized",))
+    assert [d.allowed for d in partly.diagnostics] == [d.indicator == "randomized" for d in m.diagnostics]
+    assert partly.suspect == (len(fired) > 1)
+    ok = m.with_diagnostics((), allow=fired)
+    assert not ok.suspect and ok.to_record()["suspect"] is False
+    assert all(d["allowed"] for d in ok.to_record()["diagnostics"]) and "SUSPECT" not in str(ok)
+    with pytest.raises(diagnostics.InvalidArgument, match="expected indicator names among .* but got 'random'"):
+        diagnostics.check_allow(("random",))
+
+
+def test_collectors_nest_and_sum_counts():
+    with diagnostics.collecting() as outer:
+        with diagnostics.collecting() as inner:
+            diagnostics.report("zero_gradients", warn=False, point_steps=3)
+        diagnostics.report("zero_gradients", warn=False, point_steps=4)
+        with diagnostics.isolated():
+            diagnostics.report("randomized", warn=False)
+    assert [d.evidence for d in inner.items()] == [{"point_steps": 3}]
+    assert [(d.indicator, d.evidence) for d in outer.items()] == [("zero_gradients", {"point_steps": 7})]
