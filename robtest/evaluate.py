@@ -137,6 +137,7 @@ def evaluate_accuracy(
     Returns a :class:`~robtest.Measurement` with a Wilson interval; ``details`` holds the clean accuracy.
 
     >>> import torch
+    >>> _ = torch.manual_seed(0)  # reproducible initial weights
     >>> from robtest.data import digits_tensors
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     >>> m = evaluate_accuracy(model, digits_tensors("test"), attack="fgsm", eps=0.1, device="cpu")
