@@ -134,7 +134,7 @@ def test_margin_loss_is_at_least_as_strong_as_ce_on_confident_model(trained_mlp)
 def test_bad_options(kwargs, match):
     model = linear_model()
     with pytest.raises(InvalidArgument, match=match):
-        pgd(model, torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), eps=0.1, **kwargs)
+        pgd(model, torch.full((2, 1, 4, 4), 0.5), torch.tensor([0, 1]), eps=0.1, **kwargs)
 
 
 class _Mixed(nn.Module):
@@ -148,6 +148,7 @@ class _Mixed(nn.Module):
 
 
 def test_model_state_is_restored():
+    torch.manual_seed(0)
     model = _Mixed()
     model.train()
     model.body[3].eval()  # mixed modes must come back exactly

@@ -141,11 +141,13 @@ import pytest, torch
 
 @pytest.fixture(scope="session")
 def robust_model():
+    torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3){head})
 
 @pytest.fixture(scope="session")
 def robust_data():
-    return {data}(10, 1, 4, 4), torch.randint(0, 3, (10,))
+    g = torch.Generator().manual_seed(1)
+    return {data}(10, 1, 4, 4, generator=g), torch.randint(0, 3, (10,), generator=g)
 """
 
 
