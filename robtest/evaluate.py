@@ -155,6 +155,7 @@ def evaluate_accuracy(
     Returns a :class:`~robtest.Measurement` with a Wilson interval; ``details`` holds the clean accuracy.
 
     >>> import torch
+    >>> _ = torch.manual_seed(0)  # reproducible initial weights
     >>> from robtest.data import digits_tensors
     >>> torch.manual_seed(0) and None
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))

@@ -108,6 +108,7 @@ def pgd(
         Adversarial examples (N, ...) in the box and the ε-ball.
 
     >>> import torch
+    >>> _ = torch.manual_seed(0)  # reproducible weights and data
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
     >>> x, y = torch.rand(5, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1])
     >>> x_adv = pgd(model, x, y, eps=0.1, steps=5, generator=torch.Generator().manual_seed(0))

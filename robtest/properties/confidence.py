@@ -98,6 +98,7 @@ def non_example_confidence(
     ``samples/16`` (and at least 16), so that there is something to look at.
 
     >>> import torch
+    >>> _ = torch.manual_seed(0)  # reproducible initial weights
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
     >>> m = non_example_confidence(model, shape=(1, 2, 2), source="uniform", samples=50, device="cpu")
     >>> m.name, m.n, 1 / 3 <= m.value <= 1, m.low <= m.value <= m.high

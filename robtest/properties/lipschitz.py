@@ -64,6 +64,7 @@ def loss_sensitivity(model: torch.nn.Module, data: object, *, bounds: tuple[floa
     """Local loss sensitivity ``mean ‖∂J/∂x‖₂`` of the cross-entropy (Zantedeschi et al. 2017, Table 3).
 
     >>> import torch
+    >>> _ = torch.manual_seed(0)  # reproducible weights and data
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
     >>> data = (torch.rand(30, 1, 2, 2), torch.randint(0, 2, (30,)))
     >>> m = loss_sensitivity(model, data, device="cpu")
@@ -88,6 +89,7 @@ def local_lipschitz(model: torch.nn.Module, data: object, *, radius: float = 0.0
     For a linear model every sample's constant is the spectral norm of the weight:
 
     >>> import torch
+    >>> _ = torch.manual_seed(0)  # reproducible weights and data
     >>> lin = torch.nn.Linear(6, 3)
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), lin)
     >>> m = local_lipschitz(model, (torch.rand(8, 1, 2, 3), torch.zeros(8, dtype=torch.long)), device="cpu")
@@ -161,6 +163,7 @@ def global_lipschitz_bound(model: torch.nn.Module, *, shape: tuple[int, ...], it
     """Upper bound on the L2 Lipschitz constant of the logits: the product of the layers' spectral norms.
 
     >>> import torch
+    >>> _ = torch.manual_seed(0)  # reproducible initial weights
     >>> lin = torch.nn.Linear(6, 3)
     >>> m = global_lipschitz_bound(torch.nn.Sequential(torch.nn.Flatten(), lin, torch.nn.ReLU()), shape=(6,),
     ...                            device="cpu")

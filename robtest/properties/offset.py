@@ -34,6 +34,7 @@ def offset_accuracy(model: torch.nn.Module, data: object, offset: float, *, boun
     """Accuracy after adding ``offset`` to every pixel and clipping to ``bounds`` (Wilson interval).
 
     >>> import torch
+    >>> _ = torch.manual_seed(0)  # reproducible weights and data
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
     >>> data = (torch.rand(20, 1, 2, 2), torch.randint(0, 2, (20,)))
     >>> offset_accuracy(model, data, 1.0, device="cpu").n    # every image is white: one prediction for all
@@ -75,6 +76,7 @@ def offset_drop(
     the clean and worst accuracies and the grid's accuracies.
 
     >>> import torch
+    >>> _ = torch.manual_seed(0)  # reproducible data
     >>> class Centered(torch.nn.Module):   # subtracts each image's mean: blind to brightness
     ...     def forward(self, x):
     ...         x = x.flatten(1)

@@ -156,6 +156,7 @@ def power_law_exponent(
     go to the clean runner-up class (Cubuk et al.: over 95% at small ε).
 
     >>> import torch
+    >>> _ = torch.manual_seed(0)  # reproducible initial weights
     >>> from robtest.data import digits_tensors
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
     >>> m = power_law_exponent(model, digits_tensors("test"), eps=(0.001, 0.05), device="cpu", max_error=0.9)

@@ -86,6 +86,7 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
     (training draws from a forked generator state).
 
     >>> import torch
+    >>> _ = torch.manual_seed(0)  # reproducible data
     >>> from robtest.zoo import softmax_regression
     >>> x, y = torch.rand(32, 1, 8, 8), torch.arange(32) % 2
     >>> kw = dict(epochs=2, seed=1, adversarial="fgsm", eps=0.1, reinit=True)

@@ -7,10 +7,11 @@ import torch
 from torch import nn
 
 from robtest.attacks import fgsm, pgd
-from robtest.errors import EvaluationWarning, InputError, InvalidArgument, ModelOutputError
+from robtest.attacks._driver import predict, run_attack
+from robtest.errors import AttackInvariantError, EvaluationWarning, InputError, InvalidArgument, ModelOutputError
 from tests.helpers import linear_model
 
-X = torch.rand(4, 1, 4, 4)
+X = torch.rand(4, 1, 4, 4, generator=torch.Generator().manual_seed(0))
 Y = torch.tensor([0, 1, 2, 0])
 
 
@@ -89,3 +90,65 @@ def test_zero_gradient_warns_of_masking():
 
 def test_exception_classes_are_also_builtin_types():
     assert issubclass(InvalidArgument, ValueError) and issubclass(InputError, ValueError)
+
+
+def _leaving_core(factor):
+    """An algorithm that moves every point ``factor``·ε along a fixed unit direction of the norm (no projection)."""
+
+    def core(f, x, y, *, eps, norm, lo, hi, loss):
+        direction = torch.ones_like(x) if norm.name == "linf" else torch.ones_like(x) / x[0].numel() ** 0.5
+        return x + factor * eps * direction
+
+    return core
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 0.4)])
+@pytest.mark.parametrize("factor", [1.01, 1.5, 1.99])
+def test_driver_rejects_an_algorithm_that_leaves_the_ball(norm, eps, factor):
+    # x sits in [0.25, 0.5] and 1.99·ε stays below 0.5 per coordinate, so the box clip cannot pull it back.
+    x = 0.25 + 0.25 * X
+    with pytest.raises(AttackInvariantError, match=rf"4 example\(s\) outside the L(∞|2) ε-ball .*sample 0, size "
+                       rf"{factor * eps:.6g} > ε {eps:.6g}"):
+        run_attack(_leaving_core(factor), linear_model(), x, Y, eps=eps, norm=norm)
+
+
+@pytest.mark.parametrize("norm,eps", [("linf", 0.1), ("l2", 0.4)])
+def test_driver_accepts_a_point_on_the_sphere(norm, eps):
+    x = 0.25 + 0.25 * X
+    x_adv = run_attack(_leaving_core(1.0), linear_model(), x, Y, eps=eps, norm=norm)
+    size = (x_adv - x).flatten(1).abs().amax(1) if norm == "linf" else (x_adv - x).flatten(1).norm(dim=1)
+    torch.testing.assert_close(size, torch.full((4,), eps))
+
+
+class _Noisy(nn.Module):
+    """Dropout then batch norm: in train mode two forward passes differ and batch statistics replace the running
+    ones (which are set far from what this batch has, so eval and train outputs differ by a lot)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(16, 3)
+        self.drop = nn.Dropout(0.5)
+        self.bn = nn.BatchNorm1d(3)
+        with torch.no_grad():
+            self.lin.weight.copy_(torch.randn(3, 16, generator=torch.Generator().manual_seed(2)))
+            self.lin.bias.zero_()
+            self.bn.running_mean.fill_(5.0)
+            self.bn.running_var.fill_(4.0)
+
+    def forward(self, x):
+        return self.bn(self.drop(self.lin(x.flatten(1))))
+
+
+def test_predict_runs_in_eval_mode_and_restores_train_mode():
+    torch.manual_seed(0)  # dropout draws from the global generator (only if predict forgot eval mode)
+    model = _Noisy().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    # The eval-mode output in closed form: dropout is the identity, BN uses the running statistics.
+    with torch.no_grad():
+        expected = (model.lin(X.flatten(1)) - 5.0) / (4.0 + model.bn.eps) ** 0.5 * model.bn.weight + model.bn.bias
+    first, second = predict(model, X), predict(model, X)
+    torch.testing.assert_close(first, expected)
+    assert torch.equal(first, second)
+    assert model.training and model.drop.training and model.bn.training
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # running statistics untouched

@@ -57,6 +57,7 @@ def test_registry_lists_the_attacks_and_rejects_unknown_names():
 
 @pytest.mark.parametrize("name", available_attacks())
 def test_per_sample_eps(name):
+    torch.manual_seed(0)
     model = _Conv(1).eval()
     x, y = torch.rand(4, 1, 5, 5), torch.tensor([0, 1, 2, 3])
     eps = torch.tensor([0.0, 0.01, 0.05, 0.1])

@@ -62,6 +62,41 @@ def test_restarts_equal_the_best_of_independent_runs(trained_mlp):
     torch.testing.assert_close(kept[never], losses.max(0).values[never])
 
 
+def _random_start(norm, eps, n, shape):
+    """PGD's starting offsets, read off a run whose one step is too small to move them (1e-7 of ε)."""
+    model = linear_model(in_features=int(torch.tensor(shape).prod()))
+    x = torch.full((n, *shape), 0.5)
+    y = torch.zeros(n, dtype=torch.long)
+    x_adv = pgd(model, x, y, eps=eps, norm=norm, steps=1, step_size=1e-7 * eps, early_stop=False,
+                generator=torch.Generator().manual_seed(0))
+    return (x_adv - x).flatten(1).double()
+
+
+def test_linf_random_start_is_uniform_in_the_cube():
+    from scipy import stats
+
+    eps = 0.1
+    delta = _random_start("linf", eps, 500, (1, 4, 4))  # 8000 coordinates, x = 0.5 keeps the box out of the way
+    assert float(delta.abs().max()) <= eps + 1e-6
+    # Each coordinate is U[−ε, ε]: mean 0 (sd of the mean ε/√(3·8000) ≈ 6.5e-4), both halves equally likely.
+    u = delta.flatten().numpy()
+    assert abs(u.mean()) < 4 * eps / (3 * u.size) ** 0.5
+    assert stats.kstest(u, stats.uniform(loc=-eps, scale=2 * eps).cdf).pvalue > 1e-3
+    assert abs((u < 0).mean() - 0.5) < 0.03
+
+
+def test_l2_random_start_is_uniform_in_the_ball():
+    from scipy import stats
+
+    eps, d = 0.3, 4
+    delta = _random_start("l2", eps, 2000, (1, 2, 2))
+    r = delta.norm(dim=1).numpy()
+    assert r.max() <= eps * (1 + 1e-5)
+    # Uniform in the d-ball: P(‖δ‖ <= t·ε) = t^d, so (‖δ‖/ε)^d is U[0, 1]; the direction is symmetric.
+    assert stats.kstest((r / eps) ** d, "uniform").pvalue > 1e-3
+    assert float(delta.mean(0).abs().max()) < 4 * eps / (d * 2000) ** 0.5
+
+
 def test_same_seed_same_examples(trained_mlp):
     model, (x, y) = trained_mlp
     a = pgd(model, x, y, eps=0.1, steps=5, generator=torch.Generator().manual_seed(7))
@@ -99,7 +134,7 @@ def test_margin_loss_is_at_least_as_strong_as_ce_on_confident_model(trained_mlp)
 def test_bad_options(kwargs, match):
     model = linear_model()
     with pytest.raises(InvalidArgument, match=match):
-        pgd(model, torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), eps=0.1, **kwargs)
+        pgd(model, torch.full((2, 1, 4, 4), 0.5), torch.tensor([0, 1]), eps=0.1, **kwargs)
 
 
 class _Mixed(nn.Module):
@@ -113,6 +148,7 @@ class _Mixed(nn.Module):
 
 
 def test_model_state_is_restored():
+    torch.manual_seed(0)
     model = _Mixed()
     model.train()
     model.body[3].eval()  # mixed modes must come back exactly

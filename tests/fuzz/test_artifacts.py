@@ -19,7 +19,13 @@ def test_assert_invariant_writes_images_and_json(constant_images, tmp_path):
     with pytest.raises(InvarianceError) as info:
         assert_invariant(MeanThreshold(0.4), constant_images, y, Offset(0.15), artifacts=tmp_path)
     err = info.value
-    assert isinstance(err, AssertionError)
+    # The numbers behind the message, recomputed: which points the offset flips and the loss it reaches.
+    model, perturbed = MeanThreshold(0.4), (constant_images + 0.15).clamp(0, 1)
+    with torch.no_grad():
+        logits = model(perturbed)
+    assert err.check.flipped == tuple((logits.argmax(1) != y).nonzero().flatten().tolist()) == (1, 2, 3, 4)
+    assert err.check.n == 6 and err.check.excluded == 0
+    assert err.check.loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-5)
     assert str(err).startswith("offset +0.150 on every pixel flips 4 of 6 points (0→1 ×4; indices [1, 2, 3, 4])")
     folder = err.artifacts
     assert folder is not None and folder.parent == tmp_path

@@ -7,28 +7,34 @@ import pytest
 import torch
 
 from robtest.fuzz import fuzz
-from robtest.strategies import PIXEL, Offset, PixelChanges, Rotation, rotations
+from robtest.strategies import PIXEL, Rotation, rotations
 
 from ._models import CentredLinear, MeanThreshold, PixelWatch, TemplateDistance
 
 ZEROS = torch.zeros(6, dtype=torch.long)
 
 
-@pytest.mark.parametrize(("model", "boundary"), [
-    (MeanThreshold(0.4), 0.1),                 # brightest image at 0.3: breaks above +0.1
-    (MeanThreshold(0.05, below=True), -0.15),  # darkest at 0.2: breaks below -0.15
+def _replayed_flips(model, x, y, r) -> tuple[int, ...]:
+    """The points the reported minimal perturbation flips when applied again, outside the search."""
+    assert r.check.description == r.minimal.describe(tuple(x.shape))
+    with torch.no_grad():
+        return tuple((model(r.minimal.apply(x)).argmax(1) != y).nonzero().flatten().tolist())
+
+
+@pytest.mark.parametrize(("model", "boundary", "extreme"), [
+    (MeanThreshold(0.4), 0.1, (2, 3)),                 # brightest images (2, 3) at 0.3: break above +0.1
+    (MeanThreshold(0.05, below=True), -0.15, (0, 5)),  # darkest (0, 5) at 0.2: break below -0.15
 ], ids=["brighter", "darker"])
-def test_offset_shrinks_to_the_known_boundary(constant_images, model, boundary):
+def test_offset_shrinks_to_the_known_boundary(constant_images, model, boundary, extreme):
     r = fuzz(model, constant_images, ZEROS, "offsets", database=None, max_examples=50)
     assert not r.passed
-    assert isinstance(r.minimal, Offset)
     # the smallest failing grid point beyond the boundary: within one 8-bit level (1/255 < 0.01)
     assert abs(r.minimal.offset) > abs(boundary)
     assert abs(r.minimal.offset - boundary) <= PIXEL + 1e-9
     assert r.message().startswith("fuzz offsets: ")
     assert "smallest failing perturbation found: offset " in r.message()
-    # the images at the extreme flip; the others hold
-    assert 0 < r.check.flips < 6
+    # one level past the boundary only the images at the extreme flip; the others hold
+    assert r.check.flipped == extreme == _replayed_flips(model, constant_images, ZEROS, r)
 
 
 def test_pixel_shrinks_to_the_known_pixel_and_size():
@@ -37,7 +43,7 @@ def test_pixel_shrinks_to_the_known_pixel_and_size():
     r = fuzz(model, x, torch.zeros(4, dtype=torch.long), "pixel_changes", options={"max_pixels": 3},
              database=None, max_examples=150)
     assert not r.passed, r.message()
-    assert isinstance(r.minimal, PixelChanges)
+    assert r.check.flipped == _replayed_flips(model, x, torch.zeros(4, dtype=torch.long), r) == (0, 1, 2, 3)
     (where,) = r.minimal.where((4, 1, 4, 4))  # shrunk to a single changed pixel
     ch, row, col, delta = where
     assert (row, col) == (2, 1)
@@ -59,7 +65,7 @@ def test_rotation_shrinks_to_the_known_angle():
     r = fuzz(model, img, torch.zeros(1, dtype=torch.long), rotations(max_degrees=30), database=None,
              max_examples=50)
     assert not r.passed
-    assert isinstance(r.minimal, Rotation)
+    assert r.check.flipped == _replayed_flips(model, img, torch.zeros(1, dtype=torch.long), r) == (0,)
     # the independent check: a scan of the grid (0.25°) gives the smallest failing angle of each sign
     grid = [k * 0.25 for k in range(1, 121)]
     dist = {s: next(a for a in grid if float((Rotation(s * a).apply(img) - img).norm()) > tau) for s in (1, -1)}

@@ -41,6 +41,31 @@ def test_pass_fail_and_summary(project: pytest.Pytester):
     assert "Traceback" not in result.stdout.str()
 
 
+def test_summary_shows_each_property_verdict_not_the_test_outcome(project: pytest.Pytester):
+    # One test, two markers: the clean floor holds, the PGD floor does not; the test fails as a whole, but
+    # each summary row (and report record) carries its own property's verdict.
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.accuracy_floor(attack=None, eps=0.0, floor=0.9)
+        @pytest.mark.accuracy_floor(attack="pgd", eps=0.3, floor=0.99, steps=5)
+        def test_both():
+            pass
+        """
+    )
+    result = project.runpytest("--robust", "--robust-report=out.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*robustness summary*",
+        "*test_both*accuracy_floor*clean*>= 0.9*pass",
+        "*test_both*accuracy_floor*PGD L∞ ε=0.3, 5 steps*>= 0.99*FAIL",
+    ])
+    records = json.loads((project.path / "out.json").read_text(encoding="utf-8"))
+    assert [(r["measurement"]["value"] >= floor, r["verdict"]) for r, floor in zip(records, (0.9, 0.99), strict=True)
+            ] == [(True, "pass"), (False, "FAIL")]
+
+
 def test_unknown_marker_key_lists_accepted_ones(project: pytest.Pytester):
     project.makepyfile(
         """
@@ -116,11 +141,13 @@ import pytest, torch
 
 @pytest.fixture(scope="session")
 def robust_model():
+    torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3){head})
 
 @pytest.fixture(scope="session")
 def robust_data():
-    return {data}(10, 1, 4, 4), torch.randint(0, 3, (10,))
+    g = torch.Generator().manual_seed(1)
+    return {data}(10, 1, 4, 4, generator=g), torch.randint(0, 3, (10,), generator=g)
 """
 
 

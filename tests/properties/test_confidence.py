@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -53,7 +55,10 @@ def test_sequential_stops_early_with_an_honest_interval():
                                  device="cpu", batch_size=100)
     # non-examples come in batches of 800/16 = 50, the planned looks at 50, 100, 200, 400, 800
     assert seq.details["stopped_early"] and seq.n in (50, 100, 200) and full.n == 800
-    assert seq.low <= seq.value <= seq.high < 0.5
+    # Hoeffding at the stopping look's share of α: 0.05/2 over the 4 interim looks, 0.05/8 each.
+    h = math.sqrt(math.log(2 / (0.05 / 8)) / (2 * seq.n))
+    assert (seq.low, seq.high) == pytest.approx((max(0.0, seq.value - h), seq.value + h))
+    assert seq.high < 0.5
     assert seq.high - seq.low > full.high - full.low  # paid for the repeated looks
 
 

@@ -46,22 +46,58 @@ def test_verdict_rules_on_a_range():
 
 
 def test_linear_model_on_digits_with_fgsm():
+    from robtest.attacks import fgsm
     from robtest.data import digits_tensors
 
     model = template_linear()
-    data = digits_tensors("test")
-    with RobustSession(model, data, device="cpu", samples=200) as s:
+    x, y = digits_tensors("test")
+    x, y = x[:200], y[:200]
+    with RobustSession(model, (x, y), device="cpu") as s:
         v = s.power_law(exponent=(0.7, 2.0), eps=(0.003, 0.1), points=6, max_error=0.7)
     m = v.measurement
     assert v.passed, v.message()
-    assert 0 <= m.details["second_class_fraction"] <= 1
+    # The share of flips that land on the clean runner-up, recounted from FGSM at each ε of the fit range.
+    with torch.no_grad():
+        logits = model(x)
+    ok = logits.argmax(1) == y
+    runner_up = logits.topk(2, dim=1).indices[:, 1][ok]
+    flipped = to_second = 0
+    for e in np.geomspace(0.003, 0.1, 6):
+        if m.details["eps_low"] <= e <= m.details["eps_high"]:
+            with torch.no_grad():
+                pred = model(fgsm(model, x[ok], y[ok], eps=float(e))).argmax(1)
+            flipped += int((pred != y[ok]).sum())
+            to_second += int((pred == runner_up).sum())
+    assert flipped >= 2 * 5  # at least min_errors flips at each of at least two ε values
+    assert m.details["second_class_fraction"] == pytest.approx(to_second / flipped)
     # Δ12 is the clean top-1 minus top-2 logit of the initially-correct points
-    x, y = data
-    logits = model(x[:5]).detach()
-    top = logits.topk(2, dim=1).values
+    top = logits[:5].topk(2, dim=1).values
     curve = error_curve(model, (x[:5], y[:5]), [0.01], device="cpu")
-    ok = logits.argmax(1) == y[:5]
-    assert np.allclose(curve["delta12"], (top[:, 0] - top[:, 1])[ok].numpy(), atol=1e-5)
+    assert np.allclose(curve["delta12"], (top[:, 0] - top[:, 1])[ok[:5]].numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("min_errors", [1, 5, 12])
+def test_an_eps_with_exactly_min_errors_flips_is_fitted(min_errors):
+    # Error curve k(ε) = min_errors − 1, min_errors, 2·min_errors, 4·min_errors flips out of 100: the first ε has
+    # one flip too few, the second exactly enough, so the fit uses the last three ε values.
+    eps = np.array([0.01, 0.02, 0.04, 0.08])
+    flips = np.zeros((100, 4), dtype=bool)
+    for j, k in enumerate([min_errors - 1, min_errors, 2 * min_errors, 4 * min_errors]):
+        flips[:k, j] = True
+    m = fit_power_law(eps, flips, min_errors=min_errors, n_resamples=50)
+    assert m.details["fit_points"] == 3
+    assert m.details["eps_low"] == 0.02 and m.details["eps_high"] == 0.08
+    # Error doubles as ε doubles over the fitted points: the exponent is exactly 1.
+    assert m.value == pytest.approx(1.0)
+
+
+def test_two_eps_with_exactly_min_errors_flips_are_enough():
+    eps = np.array([0.01, 0.02])
+    flips = np.zeros((100, 2), dtype=bool)
+    flips[:5, 0] = flips[:5, 1] = True
+    assert fit_power_law(eps, flips, min_errors=5, n_resamples=50).value == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(InvalidArgument, match=r"\(>= 6 flips and <= 0.5\) but got 0"):
+        fit_power_law(eps, flips, min_errors=6)
 
 
 def test_unmeasurable_error_is_reported():
@@ -82,6 +118,6 @@ def test_unmeasurable_error_is_reported():
     ids=["scalar-exponent", "reversed-eps", "zero-eps", "unknown"],
 )
 def test_bad_arguments(kwargs, match):
-    data = (torch.rand(4, 1, 8, 8), torch.zeros(4, dtype=torch.long))
+    data = (torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0)), torch.zeros(4, dtype=torch.long))
     with RobustSession(template_linear(), data, device="cpu") as s, pytest.raises(InvalidArgument, match=match):
         s.power_law(**kwargs)

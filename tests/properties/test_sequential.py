@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -82,7 +84,9 @@ def test_naive_repeated_looks_would_undercover():
 def test_hoeffding_interval_and_bad_arguments():
     assert hoeffding_interval(0.0, 0, alpha=0.05) == (0.0, 1.0)
     lo, hi = hoeffding_interval(10.0, 10, alpha=0.05)
-    assert hi == 1.0 and lo < 1.0
+    # mean 1 ± √(ln(2/α)/(2n)), clipped to [0, 1]
+    assert hi == 1.0 and lo == pytest.approx(1 - math.sqrt(math.log(40) / 20))
+    assert hoeffding_interval(3.0, 10, alpha=0.05) == pytest.approx((0.0, 0.3 + math.sqrt(math.log(40) / 20)))
     with pytest.raises(InvalidArgument, match="comparison: expected '>=' or '<=' but got '>'"):
         SequentialCheck(n_total=10, batch_size=2, threshold=0.5, comparison=">")
     with pytest.raises(InvalidArgument, match="n_total: expected an integer >= 1 but got 0"):

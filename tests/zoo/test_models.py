@@ -42,12 +42,13 @@ def test_bad_bits_are_refused(bits):
 
 
 def test_straight_through_gradient_passes():
-    w = torch.randn(20, requires_grad=True)
+    w = torch.randn(20, generator=torch.Generator().manual_seed(0)).requires_grad_()
     (quantize(w, 1) * torch.arange(20.0)).sum().backward()
     assert torch.equal(w.grad, torch.arange(20.0))  # identity backward, not sign's zero gradient
 
 
 def test_quant_linear_trains_and_forwards_quantised():
+    torch.manual_seed(0)
     layer = QuantLinear(6, 3, bits=2)
     x = torch.randn(4, 6)
     expected = torch.nn.functional.linear(x, quantize(layer.weight, 2).detach(), layer.bias)
@@ -57,6 +58,7 @@ def test_quant_linear_trains_and_forwards_quantised():
 
 
 def test_quantized_softmax_regression_forwards():
+    torch.manual_seed(0)
     assert quantized_softmax_regression((1, 8, 8), 2, bits=1)(torch.rand(5, 1, 8, 8)).shape == (5, 2)
 
 
@@ -78,12 +80,22 @@ def test_bounded_relu_is_bounded():
 
 
 def test_bounded_relu_output_change_is_bounded_whatever_the_weights():
-    """Z1: a BReLU layer's output moves by at most t per unit, however large the weights are."""
-    layer = torch.nn.Sequential(torch.nn.Linear(10, 50), BoundedReLU(1.0))
+    """Z1: a BReLU layer's output moves by at most t per unit, however large the weights are: by
+    min(t, |pre-activation change|) at most, since the clamp to [0, t] is 1-Lipschitz."""
+    g = torch.Generator().manual_seed(0)
+    t = 0.7
+    lin = torch.nn.Linear(10, 50)
     with torch.no_grad():
-        layer[0].weight.mul_(1e4)
-    x = torch.rand(64, 10)
-    assert float((layer(x) - layer(x + 0.01 * torch.randn(64, 10))).abs().max()) <= 1.0
+        lin.weight.copy_(1e4 * torch.randn(50, 10, generator=g))
+        lin.bias.zero_()
+    x = torch.rand(64, 10, generator=g)
+    x2 = x + 0.01 * torch.randn(64, 10, generator=g)
+    with torch.no_grad():
+        change = (BoundedReLU(t)(lin(x)) - BoundedReLU(t)(lin(x2))).abs()
+        pre = (lin(x) - lin(x2)).abs()
+    assert bool((change <= torch.clamp(pre, max=t) + 1e-6).all())
+    assert float(change.max()) == pytest.approx(t)  # the bound is reached: some unit jumps from 0 to t
+    assert float(pre.max()) > 100 * t  # what an unbounded ReLU would pass on
 
 
 def test_bounded_relu_refuses_non_positive_bound():
@@ -91,13 +103,16 @@ def test_bounded_relu_refuses_non_positive_bound():
         BoundedReLU(0.0)
 
 
-def test_rbf_probabilities_in_unit_interval_and_far_inputs_get_none():
+def test_rbf_probabilities_follow_the_closed_form_and_far_inputs_get_none():
     rbf = RBFNetwork((1, 8, 8), 10)
-    x = torch.rand(50, 1, 8, 8)
+    x = torch.rand(50, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     rbf.init_centres(x, torch.arange(50) % 10)
     p = rbf.probabilities(x)
-    assert p.shape == (50, 10) and float(p.min()) >= 0 and float(p.max()) <= 1
-    assert float(rbf.probabilities(torch.full((3, 1, 8, 8), 50.0)).max()) < 1e-6
+    # p_c(x) = exp(−β‖x − μ_c‖²/d), with μ_c the mean of the class-c inputs and β = 4
+    mu = torch.stack([x.flatten(1)[torch.arange(50) % 10 == c].mean(0) for c in range(10)])
+    d2 = ((x.flatten(1)[:, None, :] - mu[None]) ** 2).sum(-1) / 64
+    torch.testing.assert_close(p.detach(), torch.exp(-4.0 * d2), atol=1e-5, rtol=1e-5)
+    assert float(rbf.probabilities(torch.full((3, 1, 8, 8), 50.0)).detach().max()) < 1e-6
     # the logits are the one-vs-rest log-odds of those probabilities
     assert torch.allclose(torch.sigmoid(rbf(x)), p, atol=1e-5)
 
@@ -121,5 +136,6 @@ def test_galloway_cnn_refuses_small_inputs():
 
 
 def test_spheres_mlp_low_precision_forward():
+    torch.manual_seed(0)
     m = spheres_mlp(5, (16, 16), weight_bits=1, act_bits=2).eval()
     assert m(torch.randn(7, 5)).shape == (7, 2)
