@@ -9,10 +9,10 @@ from typing import Any
 import torch
 
 from robtest.attacks import get_attack
-from robtest.attacks._driver import check_batch, check_bounds, check_logits, predict
+from robtest.attacks._driver import check_batch, check_bounds, check_logits, first_forward, predict
 from robtest.attacks._norms import get_norm
 from robtest.data import iter_batches
-from robtest.errors import BatchSplitWarning
+from robtest.errors import BatchSplitWarning, InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
 from robtest.stats import proportion_ci
@@ -39,7 +39,7 @@ def describe_attack(attack: str | None, eps: float, options: dict[str, Any]) -> 
 def _batch_counts(model, x: torch.Tensor, y: torch.Tensor, spec, eps: float, bounds: tuple[float, float],
                   gen: torch.Generator, options: dict[str, Any]) -> tuple[int, int]:
     """(clean correct, correct under attack) on one batch; only clean-correct points are attacked."""
-    logits = predict(model, x)
+    logits = first_forward(model, x)
     check_logits(logits, x, y)
     ok = logits.argmax(dim=1) == y
     clean = int(ok.sum())
@@ -147,7 +147,8 @@ def evaluate_accuracy(
     if spec is not None:
         spec.check_options(options)
     elif options:
-        raise TypeError(f"evaluate_accuracy: options {sorted(options)} need an attack")
+        raise InvalidArgument(f"attack options: expected none without an attack but got {', '.join(sorted(options))}; "
+                              "name the attack (e.g. attack='pgd') or drop the options")
     lo, hi = check_bounds(bounds)
     dev = resolve_device(device)
     gen = torch.Generator(device=dev).manual_seed(int(seed))
