@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from robtest.attacks import get_attack
-from robtest.attacks._driver import check_batch, check_bounds, check_logits, predict
+from robtest.attacks._driver import check_batch, check_bounds, check_logits, first_forward, predict
 from robtest.attacks._norms import get_norm
 from robtest.data import iter_batches
 from robtest.errors import BatchSplitWarning, InvalidArgument
@@ -43,7 +43,7 @@ def _batch_counts(model, attack_model, x: torch.Tensor, y: torch.Tensor, spec, e
     """(clean correct, correct under attack, which points stayed correct) on one batch; only clean-correct
     points are attacked. ``attack_model`` is what the attack differentiates (the model, or its EOT wrapper);
     ``model`` gives the separate prediction."""
-    logits = predict(model, x)
+    logits = first_forward(model, x)
     check_logits(logits, x, y)
     ok = logits.argmax(dim=1) == y
     clean = int(ok.sum())
@@ -171,7 +171,8 @@ def evaluate_accuracy(
     if spec is not None:
         spec.check_options(options)
     elif options:
-        raise TypeError(f"evaluate_accuracy: options {sorted(options)} need an attack")
+        raise InvalidArgument(f"attack options: expected none without an attack but got {', '.join(sorted(options))}; "
+                              "name the attack (e.g. attack='pgd') or drop the options")
     if eot is not None and (isinstance(eot, bool) or not isinstance(eot, int) or eot < 1):
         raise InvalidArgument(f"eot: expected an integer >= 1 (draws per gradient) or None but got {eot!r}")
     lo, hi = check_bounds(bounds)

@@ -70,8 +70,10 @@ def probe_model(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) 
     """Two forward passes of the same inputs (the model already in eval mode): report ``randomized`` when they
     differ beyond float noise, and ``gradients_in_forward`` when forward computes gradients."""
     x = x[:8]  # few: any difference counts, and a batch that needs splitting for memory is not probed whole
-    with torch.no_grad(), _grad_watch(model) as seen:
-        a = model(x)
+    from robtest.attacks._driver import first_forward
+
+    with _grad_watch(model) as seen:
+        a = first_forward(model, x)  # the first call of the model: data mistakes come back as InputError
     with torch.no_grad():
         b = model(x)
     if seen["enabled"] or seen["calls"]:

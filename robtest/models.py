@@ -43,8 +43,11 @@ class Normalized(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 4 and x.shape[1] != self.mean.shape[1] and self.mean.shape[1] != 1:
+            last = "; it looks channels-last (N, H, W, C): use x.permute(0, 3, 1, 2)" \
+                if x.shape[3] == self.mean.shape[1] else ""
             raise InvalidArgument(
-                f"Normalized: expected {self.mean.shape[1]} channels (one mean/std each) but got input {tuple(x.shape)}"
+                f"Normalized: expected {self.mean.shape[1]} channels (one mean/std each) but got input "
+                f"{tuple(x.shape)}{last}"
             )
         return self.model((x - self.mean) / self.std)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ RULES = ("point", "confident", "plausible")
 
 def threshold(name: str, value: object) -> float:
     """A threshold keyword must be a finite number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value or abs(value) == float("inf"):
         raise InvalidArgument(f"{name}: expected a finite number but got {value!r}")
     return float(value)
 

@@ -122,3 +122,55 @@ def test_early_stop_returns_the_same_examples_for_points_it_never_stopped(case):
     robust &= predict(model, a).argmax(1) == y
     assert robust.any()
     torch.testing.assert_close(a[robust], b[robust], rtol=0, atol=1e-6)
+
+
+# -- bad inputs: a clear error, never a number --------------------------------------------------------------------
+
+
+def test_attack_options_without_an_attack():
+    from robtest.errors import InvalidArgument
+    from robtest.session import RobustSession
+
+    data = digits_tensors("test")
+    with pytest.raises(InvalidArgument, match="attack options: expected none without an attack but got steps; name "
+                                              r"the attack \(e.g. attack='pgd'\) or drop the options"):
+        evaluate_accuracy(_model(), data, steps=40, device="cpu")
+    with RobustSession(_model(), data, device="cpu") as s:
+        for sequential in (False, True):
+            with pytest.raises(InvalidArgument, match="attack options: expected none without an attack"):
+                s.accuracy_floor(eps=0.1, floor=0.5, attack=None, steps=40, sequential=sequential)
+
+
+@pytest.mark.parametrize("sequential", [False, True], ids=["fixed", "sequential"])
+def test_empty_data_is_an_error_not_nan(sequential):
+    from robtest.errors import InputError
+    from robtest.session import RobustSession
+
+    empty = (torch.rand(0, 1, 8, 8), torch.zeros(0, dtype=torch.long))
+    match = "data: expected at least one sample but got an empty dataset"
+    with pytest.raises(InputError, match=match):
+        evaluate_accuracy(_model(), empty, device="cpu")
+    with RobustSession(_model(), empty, device="cpu") as s:
+        with pytest.raises(InputError, match=match):
+            s.accuracy()
+        with pytest.raises(InputError, match=match):
+            s.accuracy_floor(eps=0.1, floor=0.5, sequential=sequential)
+
+
+def test_first_forward_errors_come_as_input_errors():
+    from robtest.errors import InputError
+
+    x, y = digits_tensors("test")
+    cnn = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 6 * 6, 10))
+    with pytest.raises(InputError, match=r"looks channels-last \(N, H, W, C\); use x.permute\(0, 3, 1, 2\)"):
+        evaluate_accuracy(cnn, (x.permute(0, 2, 3, 1), y), attack="fgsm", eps=0.1, device="cpu")
+    with pytest.raises(InputError, match="model's dtype torch.float16 but got torch.float32"):
+        evaluate_accuracy(_model().half(), (x, y), device="cpu")
+
+
+def test_numpy_eps_gives_the_float_result():
+    import numpy as np
+
+    data = digits_tensors("test")
+    want = evaluate_accuracy(_model(), data, attack="fgsm", eps=0.05, device="cpu").value
+    assert evaluate_accuracy(_model(), data, attack="fgsm", eps=np.float32(0.05), device="cpu").value == want

@@ -9,6 +9,8 @@ that accuracy is computed from.
 from __future__ import annotations
 
 import math
+import numbers
+import re
 from collections.abc import Callable
 
 import torch
@@ -42,11 +44,9 @@ def check_batch(x: object, y: object, bounds: Bounds) -> None:
     """Shapes, dtypes and the box: the errors a user meets first, in their terms."""
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
         got = f"{type(x).__name__} {tuple(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise InputError(f"x: expected a float tensor of shape (N, ...) with N samples but got {got}")
-    not_labels = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.bool)
-    if not isinstance(y, torch.Tensor) or y.dtype in not_labels:
-        got = f"tensor {y.dtype}" if isinstance(y, torch.Tensor) else type(y).__name__
-        raise InputError(f"y: expected an integer tensor of class labels but got {got}; use y.long()")
+        raise InputError(f"x: expected a float tensor of shape (N, ...) with N samples but got {got}"
+                         f"{_x_hint(x)}")
+    _check_label_form(x, y)
     if y.dim() != 1 or y.shape[0] != x.shape[0]:
         raise InputError(
             f"y: expected shape ({x.shape[0]},), one label per sample of x {tuple(x.shape)}, but got {tuple(y.shape)}"
@@ -71,6 +71,41 @@ def check_batch(x: object, y: object, bounds: Bounds) -> None:
             )
 
 
+def _x_hint(x: object) -> str:
+    if isinstance(x, torch.Tensor) and x.dtype == torch.uint8:
+        return "; this looks like 0-255 pixels: use x.float() / 255 (ε is in [0, 1] pixel units)"
+    if isinstance(x, torch.Tensor) and x.dim() >= 2 and not x.is_floating_point():
+        return "; use x.float() (and divide by 255 if these are 0-255 pixels)"
+    if type(x).__module__ == "numpy":
+        return "; use torch.from_numpy(x).float()"
+    return ""
+
+
+def _check_label_form(x: torch.Tensor, y: object) -> None:
+    """Labels must be class indices (N,) of an integer dtype; one-hot rows and float indices say how to fix."""
+    if not isinstance(y, torch.Tensor):
+        raise InputError(f"y: expected an integer tensor of class labels but got {type(y).__name__}; "
+                         "use torch.as_tensor(y)")
+    n = x.shape[0]
+    if y.dim() == 2 and y.shape[0] == n and y.shape[1] > 1 and y.numel():
+        yd = y.detach().double()
+        if bool(((yd == 0) | (yd == 1)).all()) and bool((yd.sum(1) == 1).all()):
+            raise InputError(f"y: expected class indices of shape ({n},) but got one-hot labels of shape "
+                             f"{tuple(y.shape)}; use y.argmax(dim=1) (not y.long(), which keeps the one-hot rows)")
+        if y.is_floating_point() and bool((yd >= 0).all()) and bool(torch.allclose(yd.sum(1), yd.new_ones(n))):
+            raise InputError(f"y: expected class indices of shape ({n},) but got soft labels (probabilities) of "
+                             f"shape {tuple(y.shape)}; use y.argmax(dim=1)")
+    if y.dtype == torch.bool:
+        raise InputError("y: expected an integer tensor of class labels but got tensor torch.bool; use y.long()")
+    if y.is_floating_point() or y.is_complex():
+        whole = y.is_floating_point() and bool((y == y.round()).all())
+        fix = "use y.long()" if whole else "these are not whole numbers: class labels are indices 0..C-1"
+        raise InputError(f"y: expected an integer tensor of class labels but got tensor {y.dtype}; {fix}")
+    if y.dim() == 2 and y.shape == (n, 1):
+        raise InputError(f"y: expected shape ({n},), one label per sample of x {tuple(x.shape)}, but got "
+                         f"{tuple(y.shape)}; use y.view(-1)")
+
+
 def check_eps(eps: float | torch.Tensor, norm: Norm, bounds: Bounds, x: torch.Tensor) -> None:
     """ε must be a finite non-negative number in pixel units of the box."""
     if isinstance(eps, torch.Tensor):
@@ -82,9 +117,10 @@ def check_eps(eps: float | torch.Tensor, norm: Norm, bounds: Bounds, x: torch.Te
         bad = eps.numel() and (not bool(torch.isfinite(eps).all()) or float(eps.min()) < 0)
         shown = f"tensor with min {float(eps.min()):.4g}" if eps.numel() else "empty tensor"
     else:
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+        if isinstance(eps, bool) or not isinstance(eps, numbers.Real):  # numpy scalars are Real too
             raise InvalidArgument(f"eps: expected a non-negative number but got {eps!r}")
-        big, bad, shown = float(eps), not (math.isfinite(eps) and eps >= 0), repr(eps)
+        big = float(eps)
+        bad, shown = not (math.isfinite(big) and big >= 0), repr(eps)
     if bad:
         raise InvalidArgument(f"eps: expected a finite number >= 0 but got {shown}")
     lo, hi = bounds
@@ -332,3 +368,47 @@ def predict(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> t
     """Logits from a plain forward pass (the separate pass accuracy is computed from), in eval mode."""
     with eval_mode(model, warn=False):
         return model(x)
+
+
+_CHANNELS = re.compile(r"expected input\[[\d, ]+\] to have (\d+) channels, but got (\d+) channels")
+_DTYPE_WORDS = ("dtype", "scalar type", "type (", "should be the same")
+
+
+def input_error(model: object, x: torch.Tensor, err: RuntimeError) -> InputError | None:
+    """torch's error from the model's first forward on ``x``, in the user's terms, when it is one robtest knows:
+    channels-last images given to a convolution, or data of another float dtype than the model's weights."""
+    said = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+    found = _CHANNELS.search(str(err))
+    if found:
+        want, got = int(found.group(1)), int(found.group(2))
+        last = x.dim() - 1
+        if x.dim() in (3, 4) and x.shape[last] == want:
+            order = "(0, 3, 1, 2)" if x.dim() == 4 else "(0, 2, 1)"
+            layout = "(N, H, W, C)" if x.dim() == 4 else "(N, L, C)"
+            return InputError(
+                f"x: expected channels-first inputs with {want} channel(s) in dim 1 but got shape {tuple(x.shape)}, "
+                f"which looks channels-last {layout}; use x.permute{order} (torch said: {said})")
+        return InputError(f"x: the model expects {want} input channel(s) in dim 1 but got {got} in shape "
+                          f"{tuple(x.shape)}; give it images of shape (N, {want}, ...) (torch said: {said})")
+    params = getattr(model, "parameters", None)
+    if callable(params) and any(w in str(err) for w in _DTYPE_WORDS):
+        dtypes = sorted({str(p.dtype) for p in params() if p.is_floating_point()})
+        if dtypes and str(x.dtype) not in dtypes:
+            want = " and ".join(dtypes)
+            to = dtypes[0].removeprefix("torch.")
+            return InputError(
+                f"x: expected data of the model's dtype {want} but got {x.dtype}; convert the data (x.to(torch.{to})) "
+                f"or the model (model.to({x.dtype})) (torch said: {said})")
+    return None
+
+
+def first_forward(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """:func:`predict` for the first batch a model sees: torch errors caused by the data (a channel or dtype
+    mismatch) come back as :class:`~robtest.errors.InputError` saying what to change."""
+    try:
+        return predict(model, x)
+    except RuntimeError as err:
+        translated = input_error(model, x, err)
+        if translated is None:
+            raise
+    raise translated from None

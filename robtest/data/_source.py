@@ -49,16 +49,39 @@ def num_samples(data: object, samples: int | None = None) -> int | None:
     return n if samples is None else min(n, samples)
 
 
+def _describe(items: tuple | list) -> str:
+    shown = ", ".join(f"tensor {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
+                      for t in items[:4])
+    return shown + (", ..." if len(items) > 4 else "")
+
+
+def _as_labels(y: object, where: str) -> object:
+    """Labels given as a Python list or a numpy array become a tensor; anything else is left for check_batch."""
+    if isinstance(y, torch.Tensor):
+        return y
+    if isinstance(y, (list, tuple)) or type(y).__module__ == "numpy":
+        try:
+            return torch.as_tensor(y)
+        except (TypeError, ValueError, RuntimeError):
+            raise InputError(f"{where}: expected labels as a tensor or a list of integers but got a "
+                             f"{type(y).__name__} torch cannot convert; use torch.tensor(labels)") from None
+    return y
+
+
 def _as_pair(batch: object, where: str) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(batch, dict):
         raise InputError(f"{where}: expected batches (x, y) but got a dict with keys {sorted(batch)}; "
                          "wrap the data so it yields (image, label) pairs")
     if not isinstance(batch, (tuple, list)) or len(batch) < 2:
         raise InputError(f"{where}: expected batches (x, y) but got {type(batch).__name__}")
-    x, y = batch[0], batch[1]
-    if not isinstance(y, torch.Tensor):
-        y = torch.as_tensor(y)
-    return x, y
+    if len(batch) > 2:
+        # (x, index, y), (x, y, weight), (x, y, path)...: robtest does not guess which one is the label.
+        raise InputError(
+            f"{where}: expected batches (x, y) of 2 items but got {len(batch)} items ({_describe(batch)}); robtest "
+            "does not guess which is the label: wrap the dataset so it yields (image, label), e.g. a Dataset "
+            "whose __getitem__ returns (x, y), or pass the tensors (x, y)")
+    x, y = batch[0], _as_labels(batch[1], where)
+    return x, y  # type: ignore[return-value]
 
 
 def _materialise(loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,8 +129,16 @@ def iter_indexed(data: object, *, batch_size: int = 256, samples: int | None = N
             return
         data = _materialise(data)
     if isinstance(data, (tuple, list)):
+        if len(data) == 2 and isinstance(data[0], torch.Tensor):
+            data = (data[0], _as_labels(data[1], "data: y"))
         if len(data) != 2 or not all(isinstance(t, torch.Tensor) for t in data):
-            raise InputError(f"data: expected {_EXPECTED} but got a {type(data).__name__} of {len(data)} items")
+            hint = ""
+            if len(data) > 2:
+                hint = "; robtest does not guess which is the label: pass (x, y)"
+            elif len(data) == 2 and type(data[0]).__module__ == "numpy":
+                hint = "; use torch.from_numpy(x).float() for x"
+            raise InputError(f"data: expected {_EXPECTED} but got a {type(data).__name__} of {len(data)} items "
+                             f"({_describe(data)}){hint}")
         x, y = data
         if x.shape[0] != y.shape[0]:
             raise InputError(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator
 
 import torch
 
-from robtest.attacks._driver import check_batch, check_bounds, check_logits
+from robtest.attacks._driver import check_batch, check_bounds, check_logits, first_forward
 from robtest.data import iter_batches
 from robtest.errors import InputError, InvalidArgument
 
@@ -20,7 +21,8 @@ def positive_int(name: str, value: object) -> int:
 
 def number(name: str, value: object, *, low: float = -math.inf, high: float = math.inf, strict_low: bool = False
            ) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    # numbers.Real takes numpy scalars (np.float32(0.1)) too.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise InvalidArgument(f"{name}: expected a finite number but got {value!r}")
     ok = (value > low if strict_low else value >= low) and value <= high
     if not ok:
@@ -63,8 +65,7 @@ def device_batches(model: object, data: object, *, batch_size: int, samples: int
         check_batch(xb, yb, (lo, hi))
         x, y = xb.to(device), yb.to(device).long()
         if first:
-            with torch.no_grad():
-                check_logits(model(x), x, y)  # type: ignore[operator]
+            check_logits(first_forward(model, x), x, y)  # type: ignore[arg-type]
             first = False
         yield x, y
 

@@ -47,7 +47,15 @@ def minimal_perturbation(
 
     ``eps_max`` defaults to 0.4 of the box width for L∞ (and that times √d for L2). ``details["eps_min"]``
     lists the per-sample minimal ε (``eps_max`` where the attack never won), ``details["eps_median"]`` their
-    median. For a linear two-class model the minimal L∞ FGSM perturbation is ``|w·x + b|/‖w‖₁``:
+    median.
+
+    For a linear two-class model with margin ``w·x + b`` the minimal L∞ perturbation is ``|w·x + b|/‖w‖₁``
+    only while no coordinate reaches the box: at radius ε the worst case moves coordinate i by
+    ``min(ε, r_i)`` against ``sign(w_i)``, where ``r_i`` is its room to the edge it is pushed to, so the exact
+    minimum in the box is the root of ``Σ |w_i| min(ε, r_i) = |w·x + b|``: larger than the formula when
+    clipping binds, and infinite when even the box's corner keeps the sign (robtest then reports ``eps_max``,
+    censored). FGSM is that worst case, so the bisection finds the box-constrained minimum. Here the box does
+    not bind:
 
     >>> import torch
     >>> lin = torch.nn.Linear(3, 2)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from robtest.attacks import fgsm, pgd
-from robtest.attacks._driver import predict, run_attack
+from robtest.attacks._driver import first_forward, predict, run_attack
 from robtest.errors import AttackInvariantError, EvaluationWarning, InputError, InvalidArgument, ModelOutputError
 from tests.helpers import linear_model
 
@@ -47,8 +50,19 @@ class _Tuple(nn.Module):
     (_NaN(), X, Y, {}, ModelOutputError, "expected finite logits but 4 of 4 rows hold NaN"),
     (_Flat(), X, Y, {}, ModelOutputError, r"expected logits of shape \(4, num_classes\)"),
     (_Tuple(), X, Y, {}, ModelOutputError, "expected a tensor of logits .* but got tuple"),
+    (linear_model(), (X * 255).to(torch.uint8), Y, {}, InputError, r"torch.uint8; this looks like 0-255 pixels: "
+     r"use x.float\(\) / 255"),
+    (linear_model(), X, nn.functional.one_hot(Y, 3), {}, InputError, r"y: expected class indices of shape \(4,\) "
+     r"but got one-hot labels of shape \(4, 3\); use y.argmax\(dim=1\) \(not y.long\(\)"),
+    (linear_model(), X, nn.functional.one_hot(Y, 3).float(), {}, InputError, r"one-hot labels.*y.argmax\(dim=1\)"),
+    (linear_model(), X, torch.tensor([[.7, .3], [.5, .5], [.1, .9], [1., 0.]]), {}, InputError,
+     r"soft labels \(probabilities\) of shape \(4, 2\); use y.argmax\(dim=1\)"),
+    (linear_model(), X, Y[:, None], {}, InputError, r"but got \(4, 1\); use y.view\(-1\)"),
+    (linear_model(), X, Y.float() + 0.5, {}, InputError, "torch.float32; these are not whole numbers"),
+    (linear_model(), X, Y.tolist(), {}, InputError, r"y: expected an integer tensor.*got list; use torch.as_tensor"),
 ], ids=["x-1d", "x-int", "y-float", "y-length", "label-too-big", "label-negative", "normalised", "0-255",
-        "eps-negative", "eps-nan", "eps-string", "eps-255-units", "bounds", "nan-output", "output-1d", "output-tuple"])
+        "eps-negative", "eps-nan", "eps-string", "eps-255-units", "bounds", "nan-output", "output-1d", "output-tuple",
+        "x-uint8", "y-one-hot", "y-one-hot-float", "y-soft", "y-column", "y-fractional", "y-list"])
 def test_bad_input(model, x, y, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fgsm(model, x, y, **{"eps": 0.1, **kwargs})
@@ -152,3 +166,52 @@ def test_predict_runs_in_eval_mode_and_restores_train_mode():
     assert model.training and model.drop.training and model.bn.training
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # running statistics untouched
+
+
+@pytest.mark.parametrize("eps", [np.float32(0.1), np.float64(0.1), np.int64(0), torch.tensor(0.1)],
+                         ids=["np.float32", "np.float64", "np.int64", "0-d-tensor"])
+def test_numpy_scalars_are_numbers(eps):
+    expected = fgsm(linear_model(), X, Y, eps=float(eps))
+    assert torch.allclose(fgsm(linear_model(), X, Y, eps=eps), expected)
+    assert torch.allclose(pgd(linear_model(), X, Y, eps=eps, steps=2, random_start=False),
+                          pgd(linear_model(), X, Y, eps=float(eps), steps=2, random_start=False))
+
+
+def test_numpy_bool_is_not_a_number():
+    with pytest.raises(InvalidArgument, match="eps: expected a non-negative number"):
+        fgsm(linear_model(), X, Y, eps=np.bool_(True))
+
+
+_CNN = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
+_CNN3 = nn.Sequential(nn.Conv2d(3, 2, 3), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
+
+
+@pytest.mark.parametrize("model,x,match", [
+    (_CNN, torch.rand(4, 8, 8, 1), r"x: expected channels-first inputs with 1 channel\(s\) in dim 1 but got shape "
+     r"\(4, 8, 8, 1\), which looks channels-last \(N, H, W, C\); use x.permute\(0, 3, 1, 2\)"),
+    (_CNN3, torch.rand(4, 8, 8, 3), r"looks channels-last \(N, H, W, C\); use x.permute\(0, 3, 1, 2\)"),
+    (nn.Sequential(nn.Conv1d(2, 2, 3), nn.Flatten(), nn.Linear(2 * 6, 3)), torch.rand(4, 8, 2),
+     r"looks channels-last \(N, L, C\); use x.permute\(0, 2, 1\)"),
+    (_CNN3, torch.rand(4, 1, 8, 8), r"the model expects 3 input channel\(s\) in dim 1 but got 1 in shape "
+     r"\(4, 1, 8, 8\)"),
+    (nn.Sequential(nn.Flatten(), nn.Linear(64, 3)).half(), torch.rand(4, 1, 8, 8),
+     r"x: expected data of the model's dtype torch.float16 but got torch.float32; convert the data "
+     r"\(x.to\(torch.float16\)\) or the model \(model.to\(torch.float32\)\)"),
+    (copy.deepcopy(_CNN).bfloat16(), torch.rand(4, 1, 8, 8), "model's dtype torch.bfloat16 but got torch.float32"),
+    (nn.Sequential(nn.Flatten(), nn.Linear(64, 3)), torch.rand(4, 1, 8, 8).double(),
+     "model's dtype torch.float32 but got torch.float64"),
+], ids=["nhwc-1", "nhwc-3", "nlc", "wrong-channels", "fp16-model", "bf16-conv", "fp64-data"])
+def test_first_forward_translates_input_errors(model, x, match):
+    with pytest.raises(InputError, match=match) as info:
+        first_forward(model, x)
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no torch traceback chained
+
+
+def test_first_forward_leaves_other_errors_alone():
+    class Broken(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("something else went wrong")
+
+    with pytest.raises(RuntimeError, match="something else"):
+        first_forward(Broken(), X)
+    assert torch.equal(first_forward(linear_model(), X), linear_model()(X))

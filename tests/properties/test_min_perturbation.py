@@ -1,4 +1,5 @@
-"""min_perturbation: for a linear two-class model the minimal L∞ perturbation is |w·x + b| / ‖w‖₁."""
+"""min_perturbation: for a linear two-class model the minimal L∞ perturbation is |w·x + b| / ‖w‖₁ when the box
+does not bind, and the exact box-constrained value (found by sorting the coordinates' room) when it does."""
 
 from __future__ import annotations
 
@@ -45,6 +46,71 @@ def test_per_sample_minimal_eps_matches_the_closed_form(two_class):
     # The interval is the seeded bootstrap of the mean of the per-sample ρ.
     assert (m.low, m.high) == pytest.approx(bootstrap_ci(rho, seed=0), rel=1e-3)
     assert m.details["censored"] == 0
+
+
+def box_minimal_linf(w: torch.Tensor, margin: float, x: torch.Tensor, lo: float = 0.0, hi: float = 1.0) -> float:
+    """The exact minimal L∞ ε that brings ``margin + w·δ`` to 0 with ``x + δ`` in the box [lo, hi]^d.
+
+    At radius ε the worst case moves every coordinate by ε against sign(w), as far as the box lets it: coordinate
+    i has room r_i (to lo where w_i > 0, to hi where w_i < 0), so the margin falls by g(ε) = Σ |w_i| min(ε, r_i),
+    piecewise linear in ε with kinks at the sorted r_i. The answer is the root of g(ε) = margin, or infinity when
+    even g(max r) (the corner of the box) does not reach it.
+    """
+    a = w.double().abs()
+    room = torch.where(w > 0, x.double() - lo, hi - x.double())
+    order = torch.argsort(room)
+    a, room = a[order], room[order]
+    spent = 0.0  # Σ a_j r_j over the coordinates already at the edge
+    for k in range(len(room)):
+        slope = float(a[k:].sum())  # coordinates still moving
+        start = float(room[k - 1]) if k else 0.0
+        if spent + slope * (float(room[k]) - start) >= margin:
+            return start + (margin - spent) / slope if slope > 0 else start
+        spent += slope * (float(room[k]) - start)
+    return float("inf")
+
+
+def _edge_case_model(b: float) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """A two-class linear model with margin w·x + b, and points whose three largest-|w| coordinates sit within
+    0.02 of the edge the attack drives them to: there clipping binds."""
+    torch.manual_seed(0)
+    d = 8
+    w = torch.randn(d)
+    lin = nn.Linear(d, 2)
+    with torch.no_grad():
+        lin.weight.copy_(torch.stack([w, torch.zeros(d)]))
+        lin.bias.copy_(torch.tensor([b, 0.0]))
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(40, d, generator=g)
+    big = w.abs().argsort(descending=True)[:3]
+    near = 0.02 * torch.rand(40, 3, generator=g)
+    x[:, big] = torch.where(w[big] > 0, near, 1 - near)
+    x = x[x @ w + b > 0]  # class 0 right: the points minimal_perturbation measures
+    return lin.eval(), w, x
+
+
+@pytest.mark.parametrize("b", [4.0, 5.0], ids=["box-binds", "corner-holds"])
+def test_box_constrained_minimal_eps_is_exact_and_not_the_unclipped_formula(b):
+    model, w, x = _edge_case_model(b)
+    bisections, eps_max = 24, 0.4
+    m = minimal_perturbation(model, (x, torch.zeros(len(x), dtype=torch.long)), eps_max=eps_max,
+                             bisections=bisections, device="cpu")
+    got = torch.tensor(m.details["eps_min"], dtype=torch.float64)
+    margin = (x @ w + b).double()
+    exact = torch.tensor([box_minimal_linf(w, float(f), xi) for f, xi in zip(margin, x, strict=True)],
+                         dtype=torch.float64)
+    unclipped = margin / w.abs().double().sum()
+    tol = eps_max / 2 ** bisections + 1e-5  # the bisection's resolution and float32 rounding of the margin
+    reach = exact < eps_max - tol
+    assert torch.allclose(got[reach], exact[reach], atol=tol)
+    # Points the box protects beyond eps_max are censored there, robtest's lower bound of their minimum.
+    assert bool((got[~reach] >= eps_max - tol).all()) and m.details["censored"] == int((~reach).sum())
+    # |w·x + b| / ‖w‖₁ ignores the box: clipping makes the true minimum larger, or infinite.
+    assert bool((exact >= unclipped - 1e-12).all()) and bool((unclipped < eps_max).all())
+    if b == 4.0:
+        assert int(reach.sum()) >= 25 and float((exact[reach] - unclipped[reach]).max()) > 0.2
+    else:
+        assert bool(torch.isinf(exact).all()) and m.details["censored"] == len(x) == 40
 
 
 def test_floor_passes_below_and_fails_above(two_class):

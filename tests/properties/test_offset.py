@@ -73,3 +73,26 @@ def test_worst_offset_is_at_least_as_bad_as_a_dense_grid(halves):
 def test_bad_arguments(halves, kwargs, match):
     with pytest.raises(InvalidArgument, match=match):
         offset_drop(LeftVsRight(centered=True), halves, device="cpu", **kwargs)
+
+
+def test_empty_data_is_an_error_never_a_verdict():
+    from robtest.errors import InputError
+
+    empty = (torch.rand(0, 1, 8, 8), torch.zeros(0, dtype=torch.long))
+    match = "data: expected at least one sample but got an empty dataset"
+    with RobustSession(LeftVsRight(centered=True), empty, device="cpu") as s:
+        with pytest.raises(InputError, match=match):
+            s.offset_invariance(max_drop=0.1)
+    with pytest.raises(InputError, match=match):
+        offset_drop(LeftVsRight(centered=True), empty, device="cpu")
+    with pytest.raises(InputError, match=match):
+        offset_accuracy(LeftVsRight(centered=True), empty, 0.1, device="cpu")
+
+
+def test_channels_last_data_is_caught_at_the_first_forward(halves):
+    from robtest.errors import InputError
+
+    x, y = halves
+    cnn = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 6 * 6, 2))
+    with pytest.raises(InputError, match=r"looks channels-last \(N, H, W, C\); use x.permute\(0, 3, 1, 2\)"):
+        offset_drop(cnn, (x.permute(0, 2, 3, 1), y), device="cpu")
