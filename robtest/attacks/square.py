@@ -23,8 +23,8 @@ _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 def p_schedule(p_init: float, i: int, queries: int) -> float:
     """The fraction of the image that the square of query ``i`` covers, out of ``queries``.
 
-    >>> [p_schedule(0.8, i, 1000) for i in (1, 2, 5, 20, 100, 999)]
-    [0.8, 0.4, 0.2, 0.1, 0.025, 0.0015625]
+    >>> [p_schedule(0.8, i, 1000) for i in (1, 2, 6, 21, 100, 999)]
+    [0.8, 0.4, 0.2, 0.1, 0.05, 0.0015625]
     """
     at = int(i / queries * 10000)
     return p_init / 2 ** sum(at > t for t in _HALVINGS)
