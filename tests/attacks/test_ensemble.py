@@ -38,7 +38,7 @@ def test_as_strong_as_torchattacks_matching_ensemble(exact_mlp):
         ta.APGDT(e.model, eps=e.eps, steps=SHORT["steps"], n_classes=4, seed=0),  # 3 targets, as ours
         ta.Square(e.model, eps=e.eps, n_queries=SHORT["queries"], seed=0),
     ])(e.x, e.y)
-    ours = auto(e.model, e.x, e.y, eps=e.eps, generator=_gen(), **SHORT)
+    ours = auto(e.model, e.x, e.y, eps=e.eps, targets=3, generator=_gen(), **SHORT)
     assert e.accuracy(ours) <= e.accuracy(theirs) + 1 / len(e.y) + 1e-9, (e.accuracy(ours), e.accuracy(theirs))
 
 
