@@ -8,11 +8,17 @@ point is robust iff every maximum is negative. Computed in float64 from the floa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import lil_matrix
 from torch import nn
+
+#: the radius and number of points of the shared exact_mlp fixture (tests/conftest.py)
+EPS = 0.1
+POINTS = 50
 
 #: a maximum within this of 0 is too close to call in float32 and counted apart
 TIE = 1e-5
@@ -112,3 +118,19 @@ def exact_robust(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor, eps: fl
     """Per point: robust exactly (bool array), and how many points were too close to call (|max| ≤ TIE)."""
     m = np.array([worst_margins(model, x[i], int(y[i]), eps) for i in range(x.shape[0])])
     return m < -TIE, int((np.abs(m) <= TIE).sum())
+
+
+@dataclass(frozen=True)
+class Exact:
+    model: torch.nn.Module
+    x: torch.Tensor
+    y: torch.Tensor
+    eps: float
+    robust: np.ndarray  # exact, per point (MILP)
+
+    def fooled(self, x_adv: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return (self.model(x_adv).argmax(1) != self.y).numpy()
+
+    def accuracy(self, x_adv: torch.Tensor) -> float:
+        return float(1 - self.fooled(x_adv).mean())

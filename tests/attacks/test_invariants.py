@@ -23,8 +23,8 @@ class _Conv(nn.Module):
 
 
 # Box and ball do not depend on the budget: the iterative attacks run short here so the walk stays fast.
-_SHORT = {"apgd": {"steps": 10}, "apgd_t": {"steps": 10}, "square": {"queries": 50},
-          "auto": {"steps": 10, "queries": 50}}
+_SHORT = {"apgd": {"steps": 5}, "apgd_t": {"steps": 5, "targets": 2}, "square": {"queries": 20},
+          "auto": {"steps": 5, "targets": 2, "queries": 20}}
 
 shapes = st.tuples(st.integers(1, 5), st.integers(1, 3), st.integers(2, 7), st.integers(2, 7))
 

@@ -28,7 +28,7 @@ def test_sound_against_the_exact_answer_and_as_strong_as_torchattacks(exact_mlp,
     torchattacks = pytest.importorskip("torchattacks")
     e = exact_mlp
     eps = e.eps if norm == "linf" else 0.6
-    queries = 300
+    queries = 200
     ours = square(e.model, e.x, e.y, eps=eps, norm=norm, queries=queries, generator=_gen())
     if norm == "linf":
         assert not (e.fooled(ours) & e.robust).any()
