@@ -19,3 +19,26 @@ def trained_mlp():
     x, y = digits_tensors("train")
     model = train_classifier(mlp(hidden=(64,)), x, y, epochs=15, lr=3e-3, seed=0)
     return model, digits_tensors("test")
+
+
+@pytest.fixture(scope="session")
+def exact_mlp():
+    """A 64→16→10 ReLU MLP trained on the digits in about a second, the first POINTS test digits it classifies
+    correctly, and which of them are exactly robust at L∞ ε = EPS (MILP): a ``tests.attacks.exact.Exact``."""
+    import torch
+
+    from robtest.data import digits_tensors
+    from robtest.zoo import mlp, train_classifier
+    from tests.attacks.exact import EPS, POINTS, Exact, exact_robust
+
+    x, y = digits_tensors("train")
+    model = train_classifier(mlp(hidden=(16,)), x, y, epochs=15, lr=3e-3, seed=0, reinit=True)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    xt, yt = digits_tensors("test")
+    with torch.no_grad():
+        ok = model(xt).argmax(1) == yt
+    xt, yt = xt[ok][:POINTS], yt[ok][:POINTS]
+    robust, ties = exact_robust(model, xt, yt, EPS)
+    assert ties == 0, "a point too close to call in float32: pick another ε"
+    return Exact(model, xt, yt, EPS, robust)

@@ -6,7 +6,13 @@ registry lets markers name attacks: ``get_attack("pgd")``.
 """
 
 from robtest.attacks._registry import AttackSpec, available_attacks, get_attack, register_attack
+from robtest.attacks.apgd import apgd, apgd_t
+from robtest.attacks.ensemble import auto
 from robtest.attacks.fgsm import fgsm, rfgsm, step_ll
 from robtest.attacks.pgd import pgd
+from robtest.attacks.square import square
 
-__all__ = ["AttackSpec", "available_attacks", "fgsm", "get_attack", "pgd", "register_attack", "rfgsm", "step_ll"]
+__all__ = [
+    "AttackSpec", "apgd", "apgd_t", "auto", "available_attacks", "fgsm", "get_attack", "pgd", "register_attack",
+    "rfgsm", "square", "step_ll",
+]

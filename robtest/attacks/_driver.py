@@ -27,7 +27,7 @@ from robtest.errors import (
 from robtest.models import eval_mode
 
 Bounds = tuple[float, float]
-LOSSES = ("ce", "margin")
+LOSSES = ("ce", "margin", "dlr")
 
 
 def check_bounds(bounds: Bounds) -> tuple[float, float]:
@@ -258,9 +258,35 @@ class CheckedModel:
                    point_steps=tiny, of=seen)
 
 
-def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, targeted: bool = False) -> torch.Tensor:
-    """The quantity an attack ascends, one value per sample."""
-    if loss == "ce":
+def _dlr(logits: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    # Difference of Logits Ratio (Croce & Hein, ICML 2020): the margin divided by a spread of the top logits, so
+    # that it does not change when the logits are scaled (a softmax-saturating scale cannot hide the gradient).
+    c = logits.shape[1]
+    need = 3 if target is None else 4
+    if c < need:
+        kind, spread = ("DLR", "z_π1 − z_π3") if target is None else ("targeted DLR", "z_π1 − (z_π3 + z_π4)/2")
+        raise InvalidArgument(
+            f"loss: expected a model with at least {need} classes for the {kind} loss (it divides by {spread}) "
+            f"but the model has {c} outputs; use loss='margin' or loss='ce'"
+        )
+    top = logits.topk(need, dim=1).values
+    z_y = logits.gather(1, y[:, None]).squeeze(1)
+    if target is None:
+        other = logits.scatter(1, y[:, None], float("-inf")).amax(dim=1)
+        return (other - z_y) / (top[:, 0] - top[:, 2] + 1e-12)
+    z_t = logits.gather(1, target[:, None]).squeeze(1)
+    return (z_t - z_y) / (top[:, 0] - 0.5 * (top[:, 2] + top[:, 3]) + 1e-12)
+
+
+def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, targeted: bool = False, *,
+                    target: torch.Tensor | None = None) -> torch.Tensor:
+    """The quantity an attack ascends, one value per sample. ``loss="dlr"`` with ``target`` (classes (N,)) is
+    the targeted DLR loss of Croce & Hein, with ``y`` still the true labels."""
+    if loss == "dlr":
+        v = _dlr(logits, y, target)
+    elif target is not None:
+        raise InvalidArgument(f"target: only the 'dlr' loss takes a target, not {loss!r}")
+    elif loss == "ce":
         v = F.cross_entropy(logits, y, reduction="none")
     elif loss == "margin":
         z_y = logits.gather(1, y[:, None]).squeeze(1)
@@ -271,12 +297,13 @@ def per_sample_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, targeted: 
     return -v if targeted else v
 
 
-def _total_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, targeted: bool) -> torch.Tensor:
-    if loss == "ce":
+def _total_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, targeted: bool,
+                target: torch.Tensor | None = None) -> torch.Tensor:
+    if loss == "ce" and target is None:
         # The fused sum has the same input gradient, bit for bit, without the per-sample vector and its sum.
         total = F.cross_entropy(logits, y, reduction="sum")
         return -total if targeted else total
-    return per_sample_loss(logits, y, loss, targeted).sum()
+    return per_sample_loss(logits, y, loss, targeted, target=target).sum()
 
 
 def loss_grad(
@@ -287,17 +314,19 @@ def loss_grad(
     targeted: bool = False,
     *,
     check_masking: bool = True,
+    target: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One forward and one backward w.r.t. the input only: (logits, ∇x loss). Parameters get no .grad.
 
     When ``f`` is the driver's :class:`CheckedModel` every gradient is observed for masking (zero, tiny or
     non-finite values, on any point at any step); ``check_masking=False`` skips that for a caller that knows.
+    ``target`` is for the targeted DLR loss (see :func:`per_sample_loss`).
     """
     x = x.detach().requires_grad_(True)
     logits = f(x)
     g = None
     if logits.requires_grad:
-        (g,) = torch.autograd.grad(_total_loss(logits, y, loss, targeted), x, allow_unused=True)
+        (g,) = torch.autograd.grad(_total_loss(logits, y, loss, targeted, target), x, allow_unused=True)
     if g is None:
         # The forward cut the input off the graph (no_grad, .detach(), a numpy round-trip): no gradient exists.
         if isinstance(f, CheckedModel):
@@ -307,7 +336,7 @@ def loss_grad(
         return logits.detach(), torch.zeros_like(x)
     if check_masking and isinstance(f, CheckedModel):
         with torch.no_grad():
-            f.observe(g, per_sample_loss(logits.detach(), y, loss, targeted))
+            f.observe(g, per_sample_loss(logits.detach(), y, loss, targeted, target=target))
     return logits.detach(), g
 
 
