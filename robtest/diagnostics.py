@@ -56,8 +56,9 @@ INDICATORS: dict[str, str] = {
                        "head): softmax cross-entropy over them is flat; robtest attacked their logits "
                        "log(p/(1-p)) instead; declare it with robtest.AsLogits(model, outputs='sigmoid')",
     "gradient_free_wins": "a gradient-free attack (Square) fooled points the gradient attacks left robust: the "
-                          "gradients mislead (masking or shattering); use BPDA for non-differentiable steps, EOT "
-                          "for randomness, or rely on attack='auto' which counts those points as fooled",
+                          "gradient attack is too weak here (too few steps) or the gradients mislead (masking, "
+                          "shattering); use attack='auto' (which counts those points as fooled), more steps, BPDA "
+                          "for non-differentiable steps or EOT for randomness",
     "incomplete_optimization": "a stronger run of the attack (more steps and restarts) fooled points the evaluated "
                                "attack left robust, by more than noise: the reported accuracy is too high; raise "
                                "steps / restarts or use attack='auto'",

@@ -209,9 +209,13 @@ class RobustSession:
         self._record({"property": "accuracy", "measurement": m.to_record(), "threshold": None, "verdict": None})
         return m
 
-    def accuracy_floor(self, *, eps: float, floor: float, attack: str | None = "pgd", rule: str | None = None,
+    def accuracy_floor(self, *, eps: float, floor: float, attack: str | None = "auto", rule: str | None = None,
                        sequential: bool = False, allow: tuple[str, ...] | None = None, **options: Any) -> Verdict:
         """Check accuracy under ``attack`` at ``eps`` against ``floor`` with the verdict ``rule``.
+
+        The default attack is ``"auto"``, the AutoAttack-style ensemble (APGD-CE, APGD-T with the DLR loss, then
+        Square, each on the points still correct): the strongest evaluation that stays affordable. Name another
+        attack (``attack="pgd", steps=40``) to measure that attack instead.
 
         With ``sequential=True`` (the marker's default) the data are taken in a seeded random order and the
         evaluation stops at a planned look once the verdict cannot change at the run's confidence; the reported

@@ -99,7 +99,7 @@ def test_sound_models_trip_nothing(trained_mlp):
         "declared-sigmoid": AsLogits(Wrap(net, lambda n, x: torch.sigmoid(n(x))), outputs="sigmoid"),
     }
     for name, model in models.items():
-        for attack in ("pgd", "fgsm"):
+        for attack in ("pgd", "fgsm", "auto"):
             m = _evaluate(model, data, attack=attack, eps=0.05)
             assert m.diagnostics == (), (name, attack, [str(d) for d in m.diagnostics])
 
@@ -157,3 +157,13 @@ def test_collectors_nest_and_sum_counts():
             diagnostics.report("randomized", warn=False)
     assert [d.evidence for d in inner.items()] == [{"point_steps": 3}]
     assert [(d.indicator, d.evidence) for d in outer.items()] == [("zero_gradients", {"point_steps": 7})]
+
+
+def test_shattered_gradients_are_caught(trained_mlp):
+    net, data = trained_mlp
+    shattered = Wrap(net, lambda n, x: n(x + 0.01 * torch.sin(1000 * x)))
+    m = _evaluate(shattered, data)
+    fired = {d.indicator for d in m.diagnostics}
+    assert fired & {"eps_not_monotone", "incomplete_optimization", "gradient_free_wins", "unbounded_not_chance"}, fired
+    again = _evaluate(shattered, data)  # the checks are seeded: the same evidence on a rerun
+    assert [d.to_record() for d in m.diagnostics] == [d.to_record() for d in again.diagnostics]

@@ -54,7 +54,7 @@ def _auto_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, restarts, targe
     return out
 
 
-@register_attack("auto", title="AutoAttack-style ensemble")
+@register_attack("auto", title="AutoAttack-style")
 def auto(
     model: torch.nn.Module,
     x: torch.Tensor,
