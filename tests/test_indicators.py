@@ -167,3 +167,16 @@ def test_shattered_gradients_are_caught(trained_mlp):
     assert fired & {"eps_not_monotone", "incomplete_optimization", "gradient_free_wins", "unbounded_not_chance"}, fired
     again = _evaluate(shattered, data)  # the checks are seeded: the same evidence on a rerun
     assert [d.to_record() for d in m.diagnostics] == [d.to_record() for d in again.diagnostics]
+
+
+def test_other_properties_of_a_randomised_model_are_suspect(trained_mlp):
+    from robtest.session import RobustSession
+
+    net, data = trained_mlp
+    noisy = Wrap(net, lambda n, x: n(x + 0.15 * torch.randn_like(x)))
+    with warnings.catch_warnings(), RobustSession(noisy, data, device="cpu", samples=64) as s:
+        warnings.simplefilter("ignore")
+        v = s.lipschitz(max=1e9, steps=2)
+        allowed = s.lipschitz(max=1e9, steps=2, allow=("randomized",))
+    assert v.met and v.status == "suspect" and not v.passed and "SUSPECT evaluation of lipschitz" in v.message()
+    assert allowed.passed and [d.indicator for d in allowed.measurement.diagnostics] == ["randomized"]

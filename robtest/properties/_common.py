@@ -57,7 +57,11 @@ def input_shape(data: object) -> tuple[int, ...]:
 
 def device_batches(model: object, data: object, *, batch_size: int, samples: int | None, seed: int,
                    bounds: tuple[float, float], device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Checked batches on ``device``; the first is also checked against the model's output."""
+    """Checked batches on ``device``; the first is also checked against the model's output and probed for
+    randomness and gradients inside forward (:func:`robtest.indicators.probe_model`: a property measured on a
+    randomised model is suspect)."""
+    from robtest.indicators import probe_model
+
     lo, hi = check_bounds(bounds)
     first = True
     # The seeded subset, visited in the data's order: per-sample results line up with the user's data.
@@ -66,6 +70,7 @@ def device_batches(model: object, data: object, *, batch_size: int, samples: int
         x, y = xb.to(device), yb.to(device).long()
         if first:
             check_logits(first_forward(model, x), x, y)  # type: ignore[arg-type]
+            probe_model(model, x)  # type: ignore[arg-type]
             first = False
         yield x, y
 
