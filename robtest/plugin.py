@@ -300,6 +300,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         restore_hypothesis(previous)
 
 
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    s = config.stash[SETTINGS]
+    if not s.enabled:
+        return None
+    device = s.device
+    if device == "auto":  # torch loads anyway under --robust
+        from robtest.models import resolve_device
+
+        device = f"auto ({resolve_device('auto')})"
+    line = (f"robtest: rule {s.rule}, confidence {s.confidence:g}, seed {s.seed}, device {device}, data {s.data}"
+            + (f", samples {s.samples}" if s.samples else ""))
+    lines = [line]
+    if s.baseline:
+        lines.append(f"robtest: comparing with the baseline {s.baseline} (tolerance {s.baseline_tolerance:g}, "
+                     f"alpha {s.baseline_alpha:g})")
+    return lines
+
+
 def _property_marks(item: pytest.Item) -> list[pytest.Mark]:
     return [m for m in item.iter_markers() if m.name in PROPERTIES]
 
@@ -527,7 +545,7 @@ class _Summary:
         if not records:
             return
         header = ("test", "property", "setting", "measured [CI] n", "threshold", "verdict")
-        rows = [header, *summary_rows(records)]
+        rows = fit_columns([header, *summary_rows(records)])
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         tr = terminalreporter
         tr.write_sep("=", "robustness summary")
@@ -581,10 +599,62 @@ def run_metadata(config: pytest.Config, records: list[dict[str, Any]]) -> dict[s
     }
 
 
+def near(value: float, limit: float) -> str:
+    """``value`` with 3 decimals, or with enough significant digits (4 to 6) that it no longer reads as ``limit``.
+
+    >>> near(0.11987, 0.12), near(0.5, 0.12), near(0.12, 0.12)
+    ('0.1199', '0.500', '0.120')
+    """
+    text = f"{value:.3f}"
+    if value == limit or text != f"{limit:.3f}":
+        return text
+    for digits in (4, 5, 6):
+        text = f"{value:.{digits}g}"
+        if text != f"{limit:.{digits}g}":
+            break
+    return text
+
+
+def _limits(rec: dict[str, Any]) -> list[float]:
+    t = rec.get("threshold")
+    if isinstance(t, (int, float)) and not isinstance(t, bool):
+        return [float(t)]
+    if isinstance(t, list):
+        return [float(v) for v in t if isinstance(v, (int, float))]
+    return []
+
+
 def _fmt_value(rec: dict[str, Any]) -> str:
     m = rec["measurement"]
+    value = f"{m['value']:.3f}"
+    for limit in _limits(rec):  # enough digits to see which side of the threshold the value lies
+        if near(m["value"], limit) != value:
+            value = near(m["value"], limit)
     ci = f"{m['low']:.3f}–{m['high']:.3f}"
-    return f"{m['value']:.3f} [{ci}] n={m['n']}"
+    return f"{value} [{ci}] n={m['n']}"
+
+
+SUMMARY_WIDTH = 120
+
+
+def fit_columns(rows: list[tuple[str, ...]], width: int = SUMMARY_WIDTH) -> list[tuple[str, ...]]:
+    """Shorten the test column (from the left: the test's name is at the end) and the setting column (from the
+    right) until the table fits ``width`` columns; the numbers and the verdict are never cut."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    excess = sum(widths) + 2 * (len(widths) - 1) - width
+    if excess <= 0:
+        return rows
+    budget = width - (sum(widths) - widths[0] - widths[2]) - 2 * (len(widths) - 1)
+    setting_w = min(widths[2], max(20, budget // 3))  # the setting gets a third, the test name the rest
+    test_w = min(widths[0], max(24, budget - setting_w))
+    setting_w = min(widths[2], max(20, budget - test_w))
+
+    def cut(text: str, w: int, left: bool) -> str:
+        if len(text) <= w:
+            return text
+        return "…" + text[-(w - 1):] if left else text[:w - 1] + "…"
+
+    return [(cut(r[0], test_w, True), r[1], cut(r[2], setting_w, False), *r[3:]) for r in rows]
 
 
 _BASELINE_WORDS = {"regression": "regression", "missing": "no baseline", "mismatch": "mismatch"}

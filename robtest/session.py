@@ -142,6 +142,10 @@ class Verdict:
 
     def message(self) -> str:
         text = self._threshold_message()
+        limits = self.threshold if self.comparison == "in" else (self.threshold,)
+        v = self.measurement.value
+        if any(f"{v:.3f}" == f"{lim:.3f}" and v != lim for lim in limits):  # type: ignore[union-attr]
+            text += f" (the value is {v:.6g})"  # rounding would hide which side of the threshold it lies
         if self.suspect:
             text = suspect_message(self.property, self.measurement, text)
         return text

@@ -90,3 +90,23 @@ def test_an_unasserted_check_that_fails_says_so(project: pytest.Pytester):
     result = project.runpytest("--robust", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*test_not_asserted*accuracy_floor*>= 0.99*FAIL (not asserted)"])
+
+
+def test_header_and_a_summary_that_fits_120_columns(project: pytest.Pytester):
+    project.makepyfile(test_a_module_with_a_rather_long_name_for_its_robustness_tests=textwrap.dedent(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("case", ["a-long-parameter-id-that-names-the-case-in-full-detail"])
+        @pytest.mark.accuracy_floor(attack="fgsm", eps=0.05, floor=0.0)
+        def test_accuracy_of_the_model_under_a_strong_attack_with_many_options(case):
+            pass
+        """))
+    result = project.runpytest("--robust", "-p", "no:cacheprovider", "--robust-device=cpu", "--robust-seed=3")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["robtest: rule point, confidence 0.95, seed 3, device cpu, data digits"])
+    lines = result.stdout.lines
+    table = lines[next(i for i, line in enumerate(lines) if "robustness summary" in line) + 1:][:2]
+    assert table[0].startswith("test") and "…" in table[1] and "pass" in table[1]
+    assert all(len(line) <= 120 for line in table), [len(line) for line in table]
+    assert table[1].startswith("…") and "-in-full-detail]  accuracy_floor  under FGSM L∞ ε=0.05" in table[1]
