@@ -500,9 +500,17 @@ class _Summary:
         self.config = config
         self.records: list[dict[str, Any]] = []
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
-            return
+        if report.when == "call":
+            self._collect(report)
+        if any(key == "robtest" and isinstance(rec, dict) for key, rec in report.user_properties):
+            # Reporters after this one (JUnit XML writes str(value)) get each record as JSON, not a Python
+            # repr; a new list, so the test item keeps its dicts.
+            report.user_properties = [(key, junit_json(rec) if key == "robtest" and isinstance(rec, dict) else rec)
+                                      for key, rec in report.user_properties]
+
+    def _collect(self, report: pytest.TestReport) -> None:
         outcome = "pass" if report.passed else ("FAIL" if report.failed else report.outcome)
         for key, rec in report.user_properties:
             if key == "robtest":
@@ -558,6 +566,15 @@ class _Summary:
             tr.write_line("indicators of attack failure (see the README's 'Indicators' section):")
             for line, allowed in notes:
                 tr.write_line(line, red=not allowed, yellow=allowed)
+
+
+def junit_json(rec: dict[str, Any]) -> str:
+    """A record as compact JSON for JUnit XML properties, without the per-sample lists (they are in the report
+    and the baseline)."""
+    m = rec.get("measurement") or {}
+    details = {k: v for k, v in m.get("details", {}).items() if k not in ("sample_ids", "outcomes")}
+    slim = {**rec, "measurement": {**m, "details": details}} if m else rec
+    return json.dumps(slim, ensure_ascii=False, separators=(",", ":"), default=repr)
 
 
 def _version(dist: str) -> str | None:
