@@ -163,6 +163,7 @@ class Settings:
     artifacts: str = "robtest-artifacts"
     budget: str = "default"
     save_baseline: str | None = None
+    markdown: str | None = None
     baseline: str | None = None
     baseline_tolerance: float = 0.0
     baseline_alpha: float = 0.05
@@ -182,6 +183,7 @@ _PATH_OPTIONS = (
     ("robust_report", "write the robustness summary as JSON (schema robtest-report/1) to PATH"),
     ("robust_save_baseline", "write a baseline of this run (per-sample outcomes, settings, fingerprints) to PATH, "
      "to compare later runs with"),
+    ("robust_markdown", "write the robustness summary as a Markdown table to PATH (e.g. $GITHUB_STEP_SUMMARY)"),
     ("robust_baseline", "compare every property with the baseline at PATH (written by --robust-save-baseline) on "
      "the same samples; a significant regression fails the test"),
 )
@@ -223,14 +225,15 @@ def _settings(config: pytest.Config) -> Settings:
     enabled = bool(config.getoption("robust") or config.getini("robust"))
     return Settings(enabled=enabled, report=config.getoption("robust_report"),
                     save_baseline=config.getoption("robust_save_baseline"),
-                    baseline=config.getoption("robust_baseline"),
+                    baseline=config.getoption("robust_baseline"), markdown=config.getoption("robust_markdown"),
                     baseline_tolerance=config.getoption("robust_baseline_tolerance"),
                     baseline_alpha=config.getoption("robust_baseline_alpha"), **values)
 
 
 def _check_paths(config: pytest.Config, s: Settings) -> None:
     """Files robtest writes at the end must be writable where asked: say so now, not after the whole run."""
-    for dest, path in (("robust_report", s.report), ("robust_save_baseline", s.save_baseline)):
+    for dest, path in (("robust_report", s.report), ("robust_save_baseline", s.save_baseline),
+                       ("robust_markdown", s.markdown)):
         if path is None:
             continue
         flag = "--" + dest.replace("_", "-")
@@ -309,9 +312,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         from robtest.models import resolve_device
 
         device = f"auto ({resolve_device('auto')})"
-    line = (f"robtest: rule {s.rule}, confidence {s.confidence:g}, seed {s.seed}, device {device}, data {s.data}"
-            + (f", samples {s.samples}" if s.samples else ""))
-    lines = [line]
+    lines = [header_line(s, device)]
     if s.baseline:
         lines.append(f"robtest: comparing with the baseline {s.baseline} (tolerance {s.baseline_tolerance:g}, "
                      f"alpha {s.baseline_alpha:g})")
@@ -550,6 +551,8 @@ class _Summary:
             Path(s.save_baseline).write_text(json.dumps(base, ensure_ascii=False, separators=(",", ":")) + "\n",
                                              encoding="utf-8")
             terminalreporter.write_line(f"robtest: baseline of {len(entries)} records written to {s.save_baseline}")
+        if s.markdown:
+            Path(s.markdown).write_text(markdown_summary(self.config, records), encoding="utf-8")
         if not records:
             return
         header = ("test", "property", "setting", "measured [CI] n", "threshold", "verdict")
@@ -566,6 +569,32 @@ class _Summary:
             tr.write_line("indicators of attack failure (see the README's 'Indicators' section):")
             for line, allowed in notes:
                 tr.write_line(line, red=not allowed, yellow=allowed)
+
+
+def header_line(s: Settings, device: str | None = None) -> str:
+    return (f"robtest: rule {s.rule}, confidence {s.confidence:g}, seed {s.seed}, device {device or s.device}, "
+            f"data {s.data}" + (f", samples {s.samples}" if s.samples else ""))
+
+
+def markdown_summary(config: pytest.Config, records: list[dict[str, Any]]) -> str:
+    """The summary as Markdown for CI pages: the run's settings, one table row per record, baseline messages."""
+    s = config.stash[SETTINGS]
+    devices = ", ".join(sorted({r["device"] for r in records if r.get("device")})) or None
+    bad = sum(1 for r in records if not _verdict_text(r).startswith(("pass", "test passed")))
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    run = header_line(s, devices).removeprefix("robtest: ")
+    lines = ["## Robustness summary", "", run[0].upper() + run[1:]
+             + (f"; baseline `{s.baseline}`" if s.baseline else "") + f"; {len(records)} records, {bad} not passing",
+             "", "| test | property | setting | measured [CI] n | threshold | verdict |", "|---|---|---|---|---|---|"]
+    for row in summary_rows(records):
+        lines.append("| " + " | ".join(cell(c) for c in row) + " |")
+    notes = [r["baseline"]["message"] for r in records if r.get("baseline", {}).get("status") in _BAD_BASELINE]
+    if notes:
+        lines += ["", *(f"- {cell(n)}" for n in notes)]
+    return "\n".join(lines) + "\n"
 
 
 def junit_json(rec: dict[str, Any]) -> str:
