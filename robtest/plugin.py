@@ -691,9 +691,9 @@ def fit_columns(rows: list[tuple[str, ...]], width: int = SUMMARY_WIDTH) -> list
     if excess <= 0:
         return rows
     budget = width - (sum(widths) - widths[0] - widths[2]) - 2 * (len(widths) - 1)
-    setting_w = min(widths[2], max(20, budget // 3))  # the setting gets a third, the test name the rest
-    test_w = min(widths[0], max(24, budget - setting_w))
-    setting_w = min(widths[2], max(20, budget - test_w))
+    # the test's name first (at least 16 columns), the setting what is left (at least 12)
+    test_w = min(widths[0], max(16, budget - min(widths[2], 20)))
+    setting_w = min(widths[2], max(12, budget - test_w))
 
     def cut(text: str, w: int, left: bool) -> str:
         if len(text) <= w:
