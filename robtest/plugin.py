@@ -692,7 +692,7 @@ def fit_columns(rows: list[tuple[str, ...]], width: int = SUMMARY_WIDTH) -> list
         return rows
     budget = width - (sum(widths) - widths[0] - widths[2]) - 2 * (len(widths) - 1)
     # the test's name first (at least 16 columns), the setting what is left (at least 12)
-    test_w = min(widths[0], max(16, budget - min(widths[2], 20)))
+    test_w = min(widths[0], max(16, budget - min(widths[2], 16)))
     setting_w = min(widths[2], max(12, budget - test_w))
 
     def cut(text: str, w: int, left: bool) -> str:

@@ -109,4 +109,4 @@ def test_header_and_a_summary_that_fits_120_columns(project: pytest.Pytester):
     table = lines[next(i for i, line in enumerate(lines) if "robustness summary" in line) + 1:][:2]
     assert table[0].startswith("test") and "…" in table[1] and "pass" in table[1]
     assert all(len(line) <= 120 for line in table), [len(line) for line in table]
-    assert table[1].startswith("…") and "-in-full-detail]  accuracy_floor  under FGSM L∞ ε=0.05" in table[1]
+    assert table[1].startswith("…") and "-in-full-detail]  accuracy_floor  under FGSM L∞ ε…  0.650" in table[1]
