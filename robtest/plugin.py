@@ -505,7 +505,8 @@ class _Summary:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
             self._collect(report)
-        if any(key == "robtest" and isinstance(rec, dict) for key, rec in report.user_properties):
+        on_worker = hasattr(self.config, "workerinput")  # a worker's reports go to the controller as they are
+        if not on_worker and any(key == "robtest" and isinstance(rec, dict) for key, rec in report.user_properties):
             # Reporters after this one (JUnit XML writes str(value)) get each record as JSON, not a Python
             # repr; a new list, so the test item keeps its dicts.
             report.user_properties = [(key, junit_json(rec) if key == "robtest" and isinstance(rec, dict) else rec)
@@ -514,7 +515,7 @@ class _Summary:
     def _collect(self, report: pytest.TestReport) -> None:
         outcome = "pass" if report.passed else ("FAIL" if report.failed else report.outcome)
         for key, rec in report.user_properties:
-            if key == "robtest":
+            if key == "robtest" and isinstance(rec, dict):
                 verdict = rec.get("verdict")
                 if verdict is None:
                     # A measurement without a threshold has no verdict of its own; a claim (threshold as text,
@@ -684,23 +685,24 @@ SUMMARY_WIDTH = 120
 
 
 def fit_columns(rows: list[tuple[str, ...]], width: int = SUMMARY_WIDTH) -> list[tuple[str, ...]]:
-    """Shorten the test column (from the left: the test's name is at the end) and the setting column (from the
-    right) until the table fits ``width`` columns; the numbers and the verdict are never cut."""
+    """Fit the table in ``width`` columns: the test column is shortened from the left (a test's name is at its
+    end) down to what the setting needs, and the setting wraps onto continuation lines; the numbers and the
+    verdict are never cut."""
+    import textwrap
+
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    excess = sum(widths) + 2 * (len(widths) - 1) - width
-    if excess <= 0:
+    if sum(widths) + 2 * (len(widths) - 1) <= width:
         return rows
     budget = width - (sum(widths) - widths[0] - widths[2]) - 2 * (len(widths) - 1)
-    # the test's name first (at least 16 columns), the setting what is left (at least 12)
     test_w = min(widths[0], max(16, budget - min(widths[2], 16)))
-    setting_w = min(widths[2], max(12, budget - test_w))
-
-    def cut(text: str, w: int, left: bool) -> str:
-        if len(text) <= w:
-            return text
-        return "…" + text[-(w - 1):] if left else text[:w - 1] + "…"
-
-    return [(cut(r[0], test_w, True), r[1], cut(r[2], setting_w, False), *r[3:]) for r in rows]
+    setting_w = max(12, budget - test_w)
+    out = []
+    for r in rows:
+        test = r[0] if len(r[0]) <= test_w else "…" + r[0][-(test_w - 1):]
+        lines = textwrap.wrap(r[2], setting_w, break_long_words=True) or [""]
+        out.append((test, r[1], lines[0], *r[3:]))
+        out += [("", "", more, *("" for _ in r[3:])) for more in lines[1:]]
+    return out
 
 
 _BASELINE_WORDS = {"regression": "regression", "missing": "no baseline", "mismatch": "mismatch"}

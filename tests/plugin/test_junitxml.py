@@ -25,3 +25,12 @@ def test_junit_properties_are_json(project: pytest.Pytester):
     assert rec["id"] == "test_junit_properties_are_json.py::test_a::accuracy_floor"
     assert rec["threshold"] == 0.1 and rec["comparison"] == ">=" and rec["verdict"] == "pass"
     assert rec["measurement"]["n"] == 60 and "outcomes" not in rec["measurement"]["details"]
+
+
+def test_junit_properties_under_xdist(project: pytest.Pytester):
+    project.makepyfile("def test_a(robust):\n    robust.accuracy()\n\ndef test_b(robust):\n    robust.accuracy()\n")
+    result = project.runpytest_subprocess("--robust", "-p", "no:cacheprovider", "-n", "2", "--junitxml=out.xml")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*robustness summary*"])
+    props = ET.parse(project.path / "out.xml").getroot().findall(".//testcase/properties/property")
+    assert sorted(json.loads(p.get("value"))["id"].split("::")[1] for p in props) == ["test_a", "test_b"]
