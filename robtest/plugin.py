@@ -557,7 +557,7 @@ class _Summary:
         if not records:
             return
         header = ("test", "property", "setting", "measured [CI] n", "threshold", "verdict")
-        rows = fit_columns([header, *summary_rows(records)])
+        rows = [header, *summary_rows(records)]
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         tr = terminalreporter
         tr.write_sep("=", "robustness summary")
@@ -679,30 +679,6 @@ def _fmt_value(rec: dict[str, Any]) -> str:
             value = near(m["value"], limit)
     ci = f"{m['low']:.3f}–{m['high']:.3f}"
     return f"{value} [{ci}] n={m['n']}"
-
-
-SUMMARY_WIDTH = 120
-
-
-def fit_columns(rows: list[tuple[str, ...]], width: int = SUMMARY_WIDTH) -> list[tuple[str, ...]]:
-    """Fit the table in ``width`` columns: the test column is shortened from the left (a test's name is at its
-    end) down to what the setting needs, and the setting wraps onto continuation lines; the numbers and the
-    verdict are never cut."""
-    import textwrap
-
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    if sum(widths) + 2 * (len(widths) - 1) <= width:
-        return rows
-    budget = width - (sum(widths) - widths[0] - widths[2]) - 2 * (len(widths) - 1)
-    test_w = min(widths[0], max(16, budget - min(widths[2], 16)))
-    setting_w = max(12, budget - test_w)
-    out = []
-    for r in rows:
-        test = r[0] if len(r[0]) <= test_w else "…" + r[0][-(test_w - 1):]
-        lines = textwrap.wrap(r[2], setting_w, break_long_words=True) or [""]
-        out.append((test, r[1], lines[0], *r[3:]))
-        out += [("", "", more, *("" for _ in r[3:])) for more in lines[1:]]
-    return out
 
 
 _BASELINE_WORDS = {"regression": "regression", "missing": "no baseline", "mismatch": "mismatch"}
