@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["PropertySpec", "PROPERTIES", "marker_errors"]
 
-COMMON = ("samples", "batch_size", "seed", "confidence", "rule", "allow")
+COMMON = ("samples", "batch_size", "seed", "confidence", "rule", "allow", "tolerance")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ import torch
 from robtest.attacks import get_attack
 from robtest.attacks._driver import check_batch, check_bounds, check_logits, first_forward, predict
 from robtest.attacks._norms import get_norm
-from robtest.data import iter_batches
+from robtest.data import iter_indexed
 from robtest.errors import BatchSplitWarning, InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
@@ -129,6 +130,7 @@ def evaluate_accuracy(
     stop: Callable[[int, int], bool] | None = None,
     eot: int | None = None,
     checks: bool = True,
+    sample_ids: list[int] | None = None,
     **options: Any,
 ) -> Measurement:
     """Accuracy of ``model`` on ``data`` under ``attack`` at radius ``eps`` (clean accuracy when attack is None).
@@ -152,7 +154,12 @@ def evaluate_accuracy(
     :class:`~robtest.errors.BatchSplitWarning`. Deterministic attacks give exactly the unsplit result; with a
     random start the halves draw their starts separately, so examples (not the attack's strength) may differ.
 
-    Returns a :class:`~robtest.Measurement` with a Wilson interval; ``details`` holds the clean accuracy.
+    ``sample_ids`` evaluates exactly those samples (in that order) instead of the seeded order; ``samples`` and
+    ``seed``'s subset are then ignored (a baseline comparison pairs the outcomes of the same samples).
+
+    Returns a :class:`~robtest.Measurement` with a Wilson interval; ``details`` holds the clean accuracy, the
+    visited ``sample_ids`` and their ``outcomes`` (1: still correct under the attack), and ``data_fingerprint``
+    (sha256 of the ids and labels), so that two evaluations can be paired sample by sample.
 
     >>> import torch
     >>> _ = torch.manual_seed(0)  # reproducible initial weights
@@ -162,6 +169,8 @@ def evaluate_accuracy(
     >>> m = evaluate_accuracy(model, digits_tensors("test"), attack="fgsm", eps=0.1, device="cpu")
     >>> m.n
     540
+    >>> len(m.details["outcomes"]) == len(m.details["sample_ids"]) == 540
+    True
     """
     from robtest import diagnostics
     from robtest.indicators import PROBE_POINTS, check_attack, probe_model
@@ -183,13 +192,17 @@ def evaluate_accuracy(
     kept_x: list[torch.Tensor] = []
     kept_y: list[torch.Tensor] = []
     kept = 0
+    ids_seen: list[int] = []
+    outcomes: list[int] = []
+    digest = hashlib.sha256()
     attack_model = predict_model = model
     devices = [dev.index or 0] if dev.type == "cuda" else []
     with (torch.random.fork_rng(devices=devices), diagnostics.collecting() as found, on_device(model, dev),
           eval_mode(model)):
         torch.manual_seed(int(seed))
         first = True
-        for xb, yb in iter_batches(data, batch_size=batch_size, samples=samples, seed=seed):
+        for ids, xb, yb in iter_indexed(data, batch_size=batch_size, samples=samples, seed=seed,
+                                        sample_ids=sample_ids):
             check_batch(xb, yb, (lo, hi))
             x = xb.to(dev, non_blocking=True)
             y = yb.to(dev, non_blocking=True).long()
@@ -205,6 +218,10 @@ def evaluate_accuracy(
             clean_ok += c
             adv_ok += a
             seen += y.shape[0]
+            ids_seen += ids.tolist()
+            outcomes += robust.to(torch.int8).tolist()
+            digest.update(ids.to(torch.int64).numpy().tobytes())
+            digest.update(yb.to(torch.int64).numpy().tobytes())
             if checks and spec is not None and kept < PROBE_POINTS and a:
                 kept_x.append(x[robust][:PROBE_POINTS - kept])
                 kept_y.append(y[robust][:PROBE_POINTS - kept])
@@ -224,6 +241,8 @@ def evaluate_accuracy(
         confidence=confidence,
         context=describe_attack(attack, eps, options) + (" with EOT" if attack_model is not model else ""),
         details={"correct": adv_ok, "clean_accuracy": clean_ok / seen, "attack": attack or "none",
-                 "eps": float(eps), "eot_draws": getattr(attack_model, "draws", 0)},
+                 "eps": float(eps), "eot_draws": getattr(attack_model, "draws", 0), "sample_ids": ids_seen,
+                 "outcomes": outcomes,
+                 "data_fingerprint": digest.hexdigest()},
         diagnostics=found.items(),
     )

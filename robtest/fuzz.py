@@ -353,7 +353,8 @@ class FuzzResult:
 
     def to_record(self) -> dict[str, Any]:
         return {"property": self.property, "measurement": self.measurement.to_record(),
-                "threshold": f"<= {self.max_flips} flips", "rule": "any", "verdict": "pass" if self.passed else "FAIL",
+                "threshold": self.max_flips, "comparison": "<=", "threshold_text": f"<= {self.max_flips} flips",
+                "rule": "any", "verdict": "pass" if self.passed else "FAIL",
                 "perturbation": self.minimal.to_record() if hasattr(self.minimal, "to_record") else None}
 
     property: ClassVar[str] = "fuzz"  # last: the name would shadow the builtin decorator above

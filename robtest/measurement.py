@@ -9,6 +9,15 @@ from robtest.diagnostics import Diagnostic, allowed
 
 __all__ = ["Measurement"]
 
+_SCALARS = (int, float, str, bool, type(None))
+
+
+def _json_safe(v: object) -> bool:
+    """A scalar, or a flat list of scalars (per-sample ids and outcomes): what a JSON record can carry."""
+    if isinstance(v, (list, tuple)):
+        return all(isinstance(x, _SCALARS) for x in v)
+    return isinstance(v, _SCALARS)
+
 
 @dataclass(frozen=True, eq=False)
 class Measurement:
@@ -86,7 +95,7 @@ class Measurement:
     def to_record(self) -> dict[str, Any]:
         """A JSON-safe dict (what xdist workers send to the controller)."""
         d = asdict(self)
-        d["details"] = {k: v for k, v in self.details.items() if isinstance(v, (int, float, str, bool, type(None)))}
+        d["details"] = {k: v for k, v in self.details.items() if _json_safe(v)}
         d["diagnostics"] = [x.to_record() for x in self.diagnostics]
         d["suspect"] = self.suspect
         return d

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,22 @@ def _folder(value: str) -> str:
     return value.strip()
 
 
+def _tolerance(value: str) -> float:
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected an accuracy margin in [0, 1) such as 0.01 but got {value!r}") from None
+    if not 0 <= t < 1:
+        raise ValueError(f"expected an accuracy margin in [0, 1) such as 0.01 but got {value!r}")
+    return t
+
+
+def _path(value: str) -> str:
+    if not value.strip():
+        raise ValueError(f"expected a file path but got {value!r}")
+    return value.strip()
+
+
 def _argparse_type(fn: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(value: str) -> Any:
         try:
@@ -145,6 +162,11 @@ class Settings:
     report: str | None
     artifacts: str = "robtest-artifacts"
     budget: str = "default"
+    save_baseline: str | None = None
+    markdown: str | None = None
+    baseline: str | None = None
+    baseline_tolerance: float = 0.0
+    baseline_alpha: float = 0.05
 
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -152,6 +174,19 @@ CURRENT = pytest.StashKey[Any]()
 SESSION = pytest.StashKey[Any]()
 HYPOTHESIS_PROFILE = pytest.StashKey[Any]()
 THREADS = pytest.StashKey[Any]()
+BASELINE = pytest.StashKey[Any]()
+INDEX = pytest.StashKey[int]()
+STARTED = pytest.StashKey[float]()
+
+#: Options that take a path (a file robtest writes or reads); not in the ini file.
+_PATH_OPTIONS = (
+    ("robust_report", "write the robustness summary as JSON (schema robtest-report/1) to PATH"),
+    ("robust_save_baseline", "write a baseline of this run (per-sample outcomes, settings, fingerprints) to PATH, "
+     "to compare later runs with"),
+    ("robust_markdown", "write the robustness summary as a Markdown table to PATH (e.g. $GITHUB_STEP_SUMMARY)"),
+    ("robust_baseline", "compare every property with the baseline at PATH (written by --robust-save-baseline) on "
+     "the same samples; a significant regression fails the test"),
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -163,8 +198,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(opt.flag, dest=opt.dest, type=_argparse_type(opt.parse), default=None,
                         help=f"{opt.help} (ini: {opt.dest}; default {opt.default})")
         parser.addini(opt.dest, opt.help, default=None)
-    group.addoption("--robust-report", dest="robust_report", default=None, metavar="PATH",
-                    help="write the robustness summary as JSON to PATH")
+    for dest, text in _PATH_OPTIONS:
+        group.addoption("--" + dest.replace("_", "-"), dest=dest, type=_argparse_type(_path), default=None,
+                        metavar="PATH", help=text)
+    group.addoption("--robust-baseline-tolerance", dest="robust_baseline_tolerance",
+                    type=_argparse_type(_tolerance), default=0.0, metavar="DELTA",
+                    help="non-inferiority margin of baseline comparisons: an accuracy may drop by DELTA before it "
+                         "counts as a regression (default 0; per test: the tolerance= keyword)")
+    group.addoption("--robust-baseline-alpha", dest="robust_baseline_alpha", type=_argparse_type(_confidence),
+                    default=0.05, metavar="ALPHA",
+                    help="significance level of the baseline's regression test (default 0.05)")
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -180,7 +223,34 @@ def _settings(config: pytest.Config) -> Settings:
                     raise pytest.UsageError(f"ini option {opt.dest}: {exc}") from None
         values[opt.dest.removeprefix("robust_")] = opt.default if v is None else v
     enabled = bool(config.getoption("robust") or config.getini("robust"))
-    return Settings(enabled=enabled, report=config.getoption("robust_report"), **values)
+    return Settings(enabled=enabled, report=config.getoption("robust_report"),
+                    save_baseline=config.getoption("robust_save_baseline"),
+                    baseline=config.getoption("robust_baseline"), markdown=config.getoption("robust_markdown"),
+                    baseline_tolerance=config.getoption("robust_baseline_tolerance"),
+                    baseline_alpha=config.getoption("robust_baseline_alpha"), **values)
+
+
+def _check_paths(config: pytest.Config, s: Settings) -> None:
+    """Files robtest writes at the end must be writable where asked: say so now, not after the whole run."""
+    for dest, path in (("robust_report", s.report), ("robust_save_baseline", s.save_baseline),
+                       ("robust_markdown", s.markdown)):
+        if path is None:
+            continue
+        flag = "--" + dest.replace("_", "-")
+        target = Path(path)
+        folder = target.parent
+        if target.is_dir():
+            raise pytest.UsageError(f"{flag}: expected a file path but {path!r} is a folder")
+        if not folder.is_dir():
+            raise pytest.UsageError(f"{flag}: the folder {str(folder)!r} (for {path!r}) does not exist; create it or "
+                                    "choose another path")
+    if s.baseline is not None:
+        from robtest.baseline import BaselineError, load_baseline
+
+        try:
+            config.stash[BASELINE] = load_baseline(s.baseline)
+        except BaselineError as exc:
+            raise pytest.UsageError(f"--robust-baseline: {exc}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -189,6 +259,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{spec.name}({', '.join(spec.required)}, ...): {spec.summary}")
     settings = _settings(config)
     config.stash[SETTINGS] = settings
+    config.stash[STARTED] = time.time()
+    _check_paths(config, settings)
     config.pluginmanager.register(_Summary(config), "robtest-summary")
     if settings.enabled:
         # A broken evaluation does not pass because its measurement carries the diagnostics into the verdict
@@ -231,6 +303,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         restore_hypothesis(previous)
 
 
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    s = config.stash[SETTINGS]
+    if not s.enabled:
+        return None
+    device = s.device
+    if device == "auto":  # torch loads anyway under --robust
+        from robtest.models import resolve_device
+
+        device = f"auto ({resolve_device('auto')})"
+    lines = [header_line(s, device)]
+    if s.baseline:
+        lines.append(f"robtest: comparing with the baseline {s.baseline} (tolerance {s.baseline_tolerance:g}, "
+                     f"alpha {s.baseline_alpha:g})")
+    return lines
+
+
 def _property_marks(item: pytest.Item) -> list[pytest.Mark]:
     return [m for m in item.iter_markers() if m.name in PROPERTIES]
 
@@ -240,7 +328,12 @@ def _is_robustness_test(item: pytest.Item) -> bool:
             or "robust" in getattr(item, "fixturenames", ()))
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The collection index orders the report and the summary: the same on every xdist worker (same collection),
+    # whatever order the tests finish in.
+    for i, item in enumerate(items):
+        item.stash[INDEX] = i
     if config.stash[SETTINGS].enabled:
         return
     skip = pytest.mark.skip(reason=SKIP_REASON)
@@ -264,6 +357,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     _fail_suspect_measurements(item)
     marks = _property_marks(item)
     if not marks:
+        _fail_baseline(item, [])
         return result
     problems = [e for m in marks for e in marker_errors(m.name, m.args, m.kwargs)]
     if problems:
@@ -280,9 +374,20 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
             pytest.fail(str(exc), pytrace=False)
         if not verdict.passed:
             failures.append(verdict.message())
+    _fail_baseline(item, failures)
+    return result
+
+
+_BAD_BASELINE = ("regression", "missing", "mismatch")
+
+
+def _fail_baseline(item: pytest.Item, failures: list[str]) -> None:
+    """Fail the test with its verdicts' failures and every property that regressed from (or could not be paired
+    with) the baseline of --robust-baseline."""
+    failures = failures + [rec["baseline"]["message"] for key, rec in item.user_properties
+                           if key == "robtest" and rec.get("baseline", {}).get("status") in _BAD_BASELINE]
     if failures:
         pytest.fail("\n".join(failures), pytrace=False)
-    return result
 
 
 def _fail_suspect_measurements(item: pytest.Item) -> None:
@@ -346,9 +451,18 @@ def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) 
     config = request.config
     s = config.stash[SETTINGS]
 
+    def record_id(prop: str) -> str | None:
+        """node id :: property, with #2, #3... for the second and later records of one property in a test."""
+        item = config.stash.get(CURRENT, None)
+        if item is None:
+            return None
+        k = sum(1 for key, r in item.user_properties if key == "robtest" and r.get("property") == prop)
+        return f"{item.nodeid}::{prop}" + (f"#{k + 1}" if k else "")
+
     def record(rec: dict[str, Any]) -> None:
         item = config.stash.get(CURRENT, None)
         if item is not None:
+            rec = {"id": record_id(rec["property"]), "order": item.stash.get(INDEX, None), **rec}
             item.user_properties.append(("robtest", rec))
 
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
@@ -361,6 +475,12 @@ def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) 
                        batch_size=s.batch_size, confidence=s.confidence, rule=s.rule, recorder=record) as session:
         session.artifacts_dir = str(config.rootpath / s.artifacts)  # an absolute path stays as it is
         session.budget = s.budget
+        session.record_id = record_id
+        session.saving_baseline = s.save_baseline is not None
+        baseline = config.stash.get(BASELINE, None)
+        if baseline is not None:
+            session.baseline = baseline["records"]
+            session.baseline_tolerance, session.baseline_alpha = s.baseline_tolerance, s.baseline_alpha
         yield session
 
 
@@ -374,61 +494,223 @@ def _robtest_properties(request: pytest.FixtureRequest) -> None:
 # -- the summary: workers publish JSON-safe records in user_properties, the controller prints -------------------
 
 class _Summary:
-    """Collects the records of every test's report (local or from xdist workers) and prints the table."""
+    """Collects the records of every test's report (local or from xdist workers), prints the table and writes
+    the JSON report and the baseline; on the controller only."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.records: list[dict[str, Any]] = []
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
-            return
+        if report.when == "call":
+            self._collect(report)
+        on_worker = hasattr(self.config, "workerinput")  # a worker's reports go to the controller as they are
+        if not on_worker and any(key == "robtest" and isinstance(rec, dict) for key, rec in report.user_properties):
+            # Reporters after this one (JUnit XML writes str(value)) get each record as JSON, not a Python
+            # repr; a new list, so the test item keeps its dicts.
+            report.user_properties = [(key, junit_json(rec) if key == "robtest" and isinstance(rec, dict) else rec)
+                                      for key, rec in report.user_properties]
+
+    def _collect(self, report: pytest.TestReport) -> None:
         outcome = "pass" if report.passed else ("FAIL" if report.failed else report.outcome)
         for key, rec in report.user_properties:
-            if key == "robtest":
-                verdict = rec.get("verdict") or ("suspect" if rec["measurement"].get("suspect") else outcome)
-                self.records.append({"test": report.nodeid, **rec, "verdict": verdict})
+            if key == "robtest" and isinstance(rec, dict):
+                verdict = rec.get("verdict")
+                if verdict is None:
+                    # A measurement without a threshold has no verdict of its own; a claim (threshold as text,
+                    # asserted by the test) takes the test's outcome.
+                    has_threshold = isinstance(rec.get("threshold"), str) and rec["threshold"]
+                    verdict = ("suspect" if rec["measurement"].get("suspect") else
+                               outcome if has_threshold else "no threshold")
+                self.records.append({"test": report.nodeid, **rec, "verdict": verdict, "outcome": report.outcome,
+                                     "seq": len(self.records)})
+
+    def ordered(self) -> list[dict[str, Any]]:
+        """The records in collection order (then in the order each test made them), whatever order the tests
+        finished in under xdist."""
+        def key(r: dict[str, Any]) -> tuple[int, int, int]:
+            order = r.get("order")
+            return (0 if order is not None else 1, order if order is not None else 0, r["seq"])
+
+        return [{k: v for k, v in r.items() if k != "seq"} for r in sorted(self.records, key=key)]
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput"):
             return
         s = self.config.stash[SETTINGS]
+        records = self.ordered()
         if s.report:
-            Path(s.report).write_text(json.dumps(self.records, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if not self.records:
+            report = {"schema": "robtest-report/1", "run": run_metadata(self.config, records), "records": records}
+            Path(s.report).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        if s.save_baseline:
+            from robtest.baseline import BASELINE_SCHEMA, baseline_entry
+
+            entries = {r["id"]: baseline_entry(r) for r in records if r.get("id") and r["property"] != "fuzz"}
+            run = run_metadata(self.config, records)
+            base = {"schema": BASELINE_SCHEMA, "robtest": run["robtest"], "run": run, "records": entries}
+            Path(s.save_baseline).write_text(json.dumps(base, ensure_ascii=False, separators=(",", ":")) + "\n",
+                                             encoding="utf-8")
+            terminalreporter.write_line(f"robtest: baseline of {len(entries)} records written to {s.save_baseline}")
+        if s.markdown:
+            Path(s.markdown).write_text(markdown_summary(self.config, records), encoding="utf-8")
+        if not records:
             return
         header = ("test", "property", "setting", "measured [CI] n", "threshold", "verdict")
-        rows = [header, *summary_rows(self.records)]
+        rows = [header, *summary_rows(records)]
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         tr = terminalreporter
         tr.write_sep("=", "robustness summary")
         for i, row in enumerate(rows):
             line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            bad = row[-1] in ("FAIL", "suspect")
+            bad = row[-1].startswith(("FAIL", "suspect", "regression", "no baseline", "mismatch", "test failed"))
             tr.write_line(line, bold=(i == 0), red=bad, green=row[-1].startswith("pass"))
-        notes = diagnostic_lines(self.records)
+        notes = diagnostic_lines(records)
         if notes:
             tr.write_line("indicators of attack failure (see the README's 'Indicators' section):")
             for line, allowed in notes:
                 tr.write_line(line, red=not allowed, yellow=allowed)
 
 
+def header_line(s: Settings, device: str | None = None) -> str:
+    return (f"robtest: rule {s.rule}, confidence {s.confidence:g}, seed {s.seed}, device {device or s.device}, "
+            f"data {s.data}" + (f", samples {s.samples}" if s.samples else ""))
+
+
+def markdown_summary(config: pytest.Config, records: list[dict[str, Any]]) -> str:
+    """The summary as Markdown for CI pages: the run's settings, one table row per record, baseline messages."""
+    s = config.stash[SETTINGS]
+    devices = ", ".join(sorted({r["device"] for r in records if r.get("device")})) or None
+    bad = sum(1 for r in records if not _verdict_text(r).startswith(("pass", "test passed")))
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    run = header_line(s, devices).removeprefix("robtest: ")
+    lines = ["## Robustness summary", "", run[0].upper() + run[1:]
+             + (f"; baseline `{s.baseline}`" if s.baseline else "") + f"; {len(records)} records, {bad} not passing",
+             "", "| test | property | setting | measured [CI] n | threshold | verdict |", "|---|---|---|---|---|---|"]
+    for row in summary_rows(records):
+        lines.append("| " + " | ".join(cell(c) for c in row) + " |")
+    notes = [r["baseline"]["message"] for r in records if r.get("baseline", {}).get("status") in _BAD_BASELINE]
+    if notes:
+        lines += ["", *(f"- {cell(n)}" for n in notes)]
+    return "\n".join(lines) + "\n"
+
+
+def junit_json(rec: dict[str, Any]) -> str:
+    """A record as compact JSON for JUnit XML properties, without the per-sample lists (they are in the report
+    and the baseline)."""
+    m = rec.get("measurement") or {}
+    details = {k: v for k, v in m.get("details", {}).items() if k not in ("sample_ids", "outcomes")}
+    slim = {**rec, "measurement": {**m, "details": details}} if m else rec
+    return json.dumps(slim, ensure_ascii=False, separators=(",", ":"), default=repr)
+
+
+def _version(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit(root: Path) -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def run_metadata(config: pytest.Config, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a report's reader needs to know about the run: versions, settings, commit, timing."""
+    import platform
+
+    s = config.stash[SETTINGS]
+    started = config.stash.get(STARTED, time.time())
+    robtest_version = sys.modules["robtest"].__version__ if "robtest" in sys.modules else _version("robtest")
+    return {
+        "robtest": robtest_version, "torch": _version("torch"), "python": platform.python_version(),
+        "device": s.device, "devices": sorted({r["device"] for r in records if r.get("device")}),
+        "seed": s.seed, "rule": s.rule, "confidence": s.confidence, "samples": s.samples,
+        "batch_size": s.batch_size, "data": s.data, "baseline": s.baseline,
+        "baseline_tolerance": s.baseline_tolerance, "baseline_alpha": s.baseline_alpha,
+        "model_fingerprints": sorted({r["model_fingerprint"] for r in records if r.get("model_fingerprint")}),
+        "git_commit": _git_commit(config.rootpath),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "duration_s": round(time.time() - started, 3),
+    }
+
+
+def near(value: float, limit: float) -> str:
+    """``value`` with 3 decimals, or with enough significant digits (4 to 6) that it no longer reads as ``limit``.
+
+    >>> near(0.11987, 0.12), near(0.5, 0.12), near(0.12, 0.12)
+    ('0.1199', '0.500', '0.120')
+    """
+    text = f"{value:.3f}"
+    if value == limit or text != f"{limit:.3f}":
+        return text
+    for digits in (4, 5, 6):
+        text = f"{value:.{digits}g}"
+        if text != f"{limit:.{digits}g}":
+            break
+    return text
+
+
+def _limits(rec: dict[str, Any]) -> list[float]:
+    t = rec.get("threshold")
+    if isinstance(t, (int, float)) and not isinstance(t, bool):
+        return [float(t)]
+    if isinstance(t, list):
+        return [float(v) for v in t if isinstance(v, (int, float))]
+    return []
+
+
 def _fmt_value(rec: dict[str, Any]) -> str:
     m = rec["measurement"]
+    value = f"{m['value']:.3f}"
+    for limit in _limits(rec):  # enough digits to see which side of the threshold the value lies
+        if near(m["value"], limit) != value:
+            value = near(m["value"], limit)
     ci = f"{m['low']:.3f}–{m['high']:.3f}"
-    return f"{m['value']:.3f} [{ci}] n={m['n']}"
+    return f"{value} [{ci}] n={m['n']}"
+
+
+_BASELINE_WORDS = {"regression": "regression", "missing": "no baseline", "mismatch": "mismatch"}
 
 
 def _verdict_text(rec: dict[str, Any]) -> str:
     allowed = [d["indicator"] for d in rec["measurement"].get("diagnostics", ()) if d["allowed"]]
-    return f"{rec['verdict']} (allowed: {', '.join(allowed)})" if allowed else rec["verdict"]
+    verdict = rec["verdict"]
+    passed = rec.get("outcome") == "passed"
+    if verdict == "no threshold":
+        verdict = "test passed" if passed else "test failed"
+    elif verdict == "FAIL" and rec.get("source") == "call" and passed:
+        verdict = "FAIL (not asserted)"  # the test made the check but did not assert on it
+    base = rec.get("baseline", {}).get("status")
+    if base in _BASELINE_WORDS and rec["verdict"] != "suspect":
+        word = _BASELINE_WORDS[base]
+        verdict = word if rec["verdict"] in ("pass", "no threshold") else f"{verdict}, {word}"
+    return f"{verdict} (allowed: {', '.join(allowed)})" if allowed else verdict
+
+
+def _threshold_text(rec: dict[str, Any]) -> str:
+    if rec.get("threshold_text"):
+        return str(rec["threshold_text"])
+    t = rec.get("threshold")
+    return t if isinstance(t, str) and t else "(no threshold)"  # suites' claims carry their threshold as text
 
 
 def summary_rows(records: list[dict[str, Any]]) -> list[tuple[str, ...]]:
     rows = []
     for r in records:
         m = r["measurement"]
-        rows.append((r["test"], r["property"], m.get("context", ""), _fmt_value(r), r.get("threshold") or "(in test)",
+        rows.append((r["test"], r["property"], m.get("context", ""), _fmt_value(r), _threshold_text(r),
                      _verdict_text(r)))
     return rows
 

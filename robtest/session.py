@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import hashlib
+import inspect
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +30,56 @@ from robtest.models import on_device, resolve_device
 __all__ = ["RobustSession", "Verdict", "RULES"]
 
 RULES = ("point", "confident", "plausible")
+
+
+#: Arguments of a property method that are not its settings (the run's knobs, the threshold, the verdict rule):
+#: a baseline pairs records whose settings are equal.
+_NOT_SETTINGS = frozenset({"self", "rule", "sequential", "allow", "samples", "seed", "batch_size", "confidence",
+                           "options", "max_examples", "budget"})
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, (str, int, float, bool, type(None))):
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_json_value(x) for x in v]
+    return repr(v)
+
+
+def _property(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Remember a property call's settings (its own keyword arguments, without the threshold and the run's
+    knobs) and its baseline ``tolerance`` while it runs, so the record it makes carries them."""
+    sig = inspect.signature(fn)
+    name = fn.__name__
+    spec = PROPERTIES.get(name)
+    skip = _NOT_SETTINGS | ({spec.threshold} if spec is not None else set())
+
+    @functools.wraps(fn)
+    def wrapper(self: RobustSession, *args: Any, **kwargs: Any) -> Any:
+        tolerance = kwargs.pop("tolerance", None)
+        if tolerance is not None:
+            tolerance = threshold("tolerance", tolerance)
+            if tolerance < 0:
+                raise InvalidArgument(f"tolerance: expected a number >= 0 (an accuracy margin) but got {tolerance!r}")
+        try:
+            bound = sig.bind(self, *args, **kwargs)
+        except TypeError:
+            return fn(self, *args, **kwargs)  # let the method raise its own error
+        bound.apply_defaults()
+        settings = {k: _json_value(v) for k, v in bound.arguments.items() if k not in skip}
+        settings.update({k: _json_value(v) for k, v in bound.arguments.get("options", {}).items()
+                         if k not in _NOT_SETTINGS})
+        if name == "accuracy_floor" or name == "accuracy":
+            a = settings.get("attack")
+            settings["attack"] = None if a in (None, "none", "clean") else a
+        outer = self._pending
+        self._pending = {"property": name, "settings": settings, "tolerance": tolerance}
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            self._pending = outer
+
+    return wrapper
 
 
 def threshold(name: str, value: object) -> float:
@@ -89,13 +142,19 @@ class Verdict:
 
     def message(self) -> str:
         text = self._threshold_message()
+        limits = self.threshold if self.comparison == "in" else (self.threshold,)
+        v = self.measurement.value
+        if any(f"{v:.3f}" == f"{lim:.3f}" and v != lim for lim in limits):  # type: ignore[union-attr]
+            text += f" (the value is {v:.6g})"  # rounding would hide which side of the threshold it lies
         if self.suspect:
             text = suspect_message(self.property, self.measurement, text)
         return text
 
     def to_record(self) -> dict[str, Any]:
-        return {"property": self.property, "measurement": self.measurement.to_record(),
-                "threshold": self.threshold_text(), "rule": self.rule, "verdict": self.status}
+        limit = list(self.threshold) if self.comparison == "in" else self.threshold  # type: ignore[arg-type]
+        return {"property": self.property, "measurement": self.measurement.to_record(), "threshold": limit,
+                "comparison": self.comparison, "threshold_text": self.threshold_text(), "rule": self.rule,
+                "verdict": self.status}
 
 
 def suspect_message(name: str, m: Measurement, text: str) -> str:
@@ -160,6 +219,8 @@ class RobustSession:
         self.samples, self.seed, self.batch_size = samples, seed, batch_size
         self.bounds, self.confidence, self.rule = bounds, confidence, rule
         self._recorder = recorder
+        self._pending: dict[str, Any] | None = None
+        self._fingerprints: dict[str, str | None] = {}
         self._stack = contextlib.ExitStack()
         # The model moves to the device once per session and goes back where it was in close().
         self._stack.enter_context(on_device(model, self.device))
@@ -188,12 +249,72 @@ class RobustSession:
             torch.manual_seed(int(seed))
             yield found
 
+    # -- baselines (robtest.baseline): the plugin sets these from --robust-baseline / --robust-save-baseline -------
+
+    #: Gives the stable id the next record of a property will get (the plugin's: node id + "::" + property).
+    record_id: Callable[[str], str] | None = None
+    #: The baseline's entries by record id, when comparing with one (None: no comparison).
+    baseline: dict[str, dict[str, Any]] | None = None
+    baseline_tolerance: float = 0.0
+    baseline_alpha: float = 0.05
+    #: Saving a baseline: sequential stopping is off, so the baseline holds every sample's outcome.
+    saving_baseline: bool = False
+
+    def _fingerprint(self, what: str) -> str | None:
+        if what not in self._fingerprints:
+            if what == "model":
+                from robtest.baseline import model_fingerprint
+
+                self._fingerprints[what] = model_fingerprint(self.model)
+            else:  # the data: their size and first batch in the data's own order
+                from robtest.data import iter_indexed, num_samples
+
+                digest = hashlib.sha256(str(num_samples(self.data)).encode())
+                for _, x, y in iter_indexed(self.data, batch_size=self.batch_size, seed=None):
+                    digest.update(x.contiguous().numpy().tobytes())
+                    digest.update(y.to(torch.int64).numpy().tobytes())
+                    break
+                self._fingerprints[what] = digest.hexdigest()
+        return self._fingerprints[what]
+
+    def _baseline_entry(self, name: str) -> tuple[str | None, dict[str, Any] | None]:
+        rid = self.record_id(name) if self.record_id is not None else None
+        if self.baseline is None or rid is None:
+            return rid, None
+        return rid, self.baseline.get(rid)
+
+    def _paired_ids(self, name: str) -> list[int] | None:
+        """The baseline's sample ids for this accuracy, when there is a baseline to pair with (same settings)."""
+        from robtest.baseline import check_pairing
+
+        rid, entry = self._baseline_entry(name)
+        if entry is None or "sample_ids" not in entry or self._pending is None:
+            return None
+        if check_pairing(entry, rid or name, self._pending["settings"]) is not None:
+            return None
+        return list(entry["sample_ids"])
+
     def _record(self, record: dict[str, Any]) -> None:
-        if self._recorder is not None:
-            self._recorder(record)
+        if self._recorder is None:
+            return
+        pending = self._pending or {"property": record["property"], "settings": {}, "tolerance": None}
+        record = {**record, "source": "marker" if self._from_marker else "call", "settings": pending["settings"],
+                  "device": str(self.device),
+                  "model_fingerprint": self._fingerprint("model")}
+        if "outcomes" not in record.get("measurement", {}).get("details", {}):
+            record["data_fingerprint"] = self._fingerprint("data")
+        if self.baseline is not None and self.record_id is not None:
+            from robtest.baseline import compare
+
+            rid, entry = self._baseline_entry(record["property"])
+            tolerance = self.baseline_tolerance if pending["tolerance"] is None else pending["tolerance"]
+            record["baseline"] = compare(entry, record, rec_id=rid or record["property"], tolerance=tolerance,
+                                         alpha=self.baseline_alpha)
+        self._recorder(record)
 
     # -- properties -----------------------------------------------------------------------------------------
 
+    @_property
     def accuracy(self, attack: str | None = None, eps: float = 0.0, **options: Any) -> Measurement:
         """Accuracy under ``attack`` at radius ``eps`` (clean when no attack); compares with a float.
 
@@ -202,13 +323,15 @@ class RobustSession:
         """
         s = self._settings(options)
         allow = diagnostics.check_allow(s.pop("allow"))
+        ids = self._paired_ids("accuracy")
         with self._evaluation(s["seed"]) as found:
             m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds,
-                                  device=self.device, **s, **options)
+                                  device=self.device, sample_ids=ids, **s, **options)
         m = m.with_diagnostics(found.items(), allow)
         self._record({"property": "accuracy", "measurement": m.to_record(), "threshold": None, "verdict": None})
         return m
 
+    @_property
     def accuracy_floor(self, *, eps: float, floor: float, attack: str | None = "auto", rule: str | None = None,
                        sequential: bool = False, allow: tuple[str, ...] | None = None, **options: Any) -> Verdict:
         """Check accuracy under ``attack`` at ``eps`` against ``floor`` with the verdict ``rule``.
@@ -231,6 +354,9 @@ class RobustSession:
         if attack is not None:
             get_attack(attack).check_options(options, where="accuracy_floor")
         check = None
+        ids = self._paired_ids("accuracy_floor")
+        if ids is not None or self.saving_baseline:
+            sequential = False  # the baseline's samples, every one of them: the two runs pair sample by sample
         if sequential:
             # The data come in the seeded random order of robtest.data.order, so every look sees a fair sample.
             from robtest.data import num_samples
@@ -242,7 +368,7 @@ class RobustSession:
                                         comparison=">=", confidence=s["confidence"], kind="proportion")
         with self._evaluation(s["seed"]) as found:
             m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds,
-                                  device=self.device, stop=check, **s, **options)
+                                  device=self.device, stop=check, sample_ids=ids, **s, **options)
         m = m.with_diagnostics(found.items(), allow)
         if check is not None:
             low, high = check.interval(m.details["correct"], m.n)
@@ -278,6 +404,7 @@ class RobustSession:
         self._record(v.to_record())
         return v
 
+    @_property
     def confidence_ceiling(self, *, ceiling: float, source: str = "fooling", steps: int = 100,
                            step_size: float = 0.01, classes: int | list[int] | None = None, std: float = 0.1,
                            statistic: str = "mean", sequential: bool = False, rule: str | None = None,
@@ -302,6 +429,7 @@ class RobustSession:
         m = m.with_diagnostics(found.items(), allow)
         return self._verdict("confidence_ceiling", m, float(ceiling), rule)
 
+    @_property
     def offset_invariance(self, *, max_drop: float, offsets: tuple[float, float] = (-0.5, 0.5), grid: int = 21,
                           tol: float = 1e-3, rule: str | None = None, **options: Any) -> Verdict:
         """Adding the worst constant in ``offsets`` to every pixel costs at most ``max_drop`` accuracy.
@@ -320,6 +448,7 @@ class RobustSession:
         m = m.with_diagnostics(found.items(), allow)
         return self._verdict("offset_invariance", m, float(max_drop), rule)
 
+    @_property
     def power_law(self, *, exponent: tuple[float, float], attack: str = "fgsm",
                   eps: tuple[float, ...] = (0.002, 0.1), points: int = 8, min_errors: int = 5,
                   max_error: float = 0.5, rule: str | None = None, **options: Any) -> Verdict:
@@ -340,6 +469,7 @@ class RobustSession:
         m = m.with_diagnostics(found.items(), allow)
         return self._verdict("power_law", m, limits, rule)
 
+    @_property
     def lipschitz(self, *, max: float, estimate: str = "local", radius: float = 0.05, steps: int = 30,
                   rule: str | None = None, **options: Any) -> Verdict:
         """The chosen Lipschitz estimate (``local``, ``sensitivity`` or ``global``) is at most ``max``.
@@ -358,6 +488,7 @@ class RobustSession:
         m = m.with_diagnostics(found.items(), allow)
         return self._verdict("lipschitz", m, float(max), rule)
 
+    @_property
     def min_perturbation(self, *, floor: float, attack: str = "fgsm", norm: str = "linf",
                          eps_max: float | None = None, bisections: int = 12, rule: str | None = None,
                          **options: Any) -> Verdict:
@@ -385,7 +516,13 @@ class RobustSession:
         if "sequential" in PROPERTIES[name].optional:
             # Markers are verdicts: stop as soon as the verdict is settled unless told otherwise.
             kwargs = {"sequential": True, **kwargs}
-        return getattr(self, name)(**kwargs)
+        self._from_marker = True
+        try:
+            return getattr(self, name)(**kwargs)
+        finally:
+            self._from_marker = False
+
+    _from_marker = False
 
     # -- fuzzing (robtest.fuzz, robtest.strategies) --------------------------------------------------------------
 
@@ -428,6 +565,7 @@ class RobustSession:
                                 artifacts=self.artifacts_dir, batch_size=self.batch_size, seed=self.seed,
                                 eligible=torch.ones_like(pred, dtype=torch.bool))
 
+    @_property
     def fuzz(self, *, strategy: str, max_examples: int | None = None, budget: str | None = None,
              max_flips: int = 0, guided: bool = False, **options: Any) -> Any:
         """Search ``strategy`` (a name in :data:`robtest.strategies.STRATEGIES`; ``options`` are its own, e.g.

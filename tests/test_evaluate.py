@@ -174,3 +174,26 @@ def test_numpy_eps_gives_the_float_result():
     data = digits_tensors("test")
     want = evaluate_accuracy(_model(), data, attack="fgsm", eps=0.05, device="cpu").value
     assert evaluate_accuracy(_model(), data, attack="fgsm", eps=np.float32(0.05), device="cpu").value == want
+
+
+def test_per_sample_outcomes_pair_with_a_rerun_on_the_same_ids():
+    x, y = digits_tensors("test")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    m = evaluate_accuracy(model, (x, y), attack="fgsm", eps=0.05, samples=100, seed=4, device="cpu", checks=False)
+    ids, outcomes = m.details["sample_ids"], m.details["outcomes"]
+    assert len(ids) == len(outcomes) == 100 and sum(outcomes) == m.details["correct"] and set(outcomes) <= {0, 1}
+    # the outcome of each sample is its own: a reversed list of ids, another seed, no subset size
+    again = evaluate_accuracy(model, (x, y), attack="fgsm", eps=0.05, seed=9, device="cpu", checks=False,
+                              sample_ids=ids[::-1])
+    assert again.details["sample_ids"] == ids[::-1] and again.details["outcomes"] == outcomes[::-1]
+    assert again.value == m.value and again.details["data_fingerprint"] != m.details["data_fingerprint"]
+    rec = m.to_record()["details"]  # the lists survive into the JSON-safe record
+    assert rec["sample_ids"] == ids and rec["outcomes"] == outcomes
+
+
+def test_sample_ids_out_of_range_name_the_data_size():
+    from robtest.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=r"sample_ids: expected indices in \[0, 540\) .* got \[540\]"):
+        evaluate_accuracy(nn.Flatten(), digits_tensors("test"), device="cpu", sample_ids=[0, 540])

@@ -55,3 +55,17 @@ def test_unknown_rule_is_named():
     with pytest.raises(InvalidArgument, match=r"rule: expected one of \('point', 'confident', 'plausible'\) "
                        r"but got 'strict'"):
         decide(M, 0.5, ">=", "strict")
+
+
+def test_rounding_never_hides_why_a_value_failed_its_threshold():
+    from robtest.measurement import Measurement
+    from robtest.plugin import summary_rows
+    from robtest.session import Verdict
+
+    m = Measurement("accuracy", 0.11987, 0.1, 0.14, n=100)
+    v = Verdict("accuracy_floor", m, 0.12, ">=", "point", met=False)
+    assert "is below the floor 0.12 (the value is 0.11987)" in v.message()
+    row = summary_rows([{**v.to_record(), "test": "t", "outcome": "failed"}])[0]
+    assert row[3].startswith("0.1199 [0.100–0.140]") and row[4] == ">= 0.12" and row[5] == "FAIL"
+    far = Verdict("accuracy_floor", Measurement("accuracy", 0.5, 0.4, 0.6, n=100), 0.12, ">=", "point", met=True)
+    assert "the value is" not in far.message() and summary_rows([{**far.to_record(), "test": "t"}])[0][3][:5] == "0.500"

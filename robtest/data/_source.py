@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
@@ -14,7 +14,8 @@ __all__ = ["iter_batches", "iter_indexed", "num_samples", "order"]
 _EXPECTED = "a torch Dataset, a DataLoader, or a tuple (x, y) of tensors"
 
 
-def order(n: int, samples: int | None, seed: int | None, *, in_data_order: bool = False) -> torch.Tensor:
+def order(n: int, samples: int | None, seed: int | None, *, in_data_order: bool = False,
+          sample_ids: Sequence[int] | None = None) -> torch.Tensor:
     """The sample ids an evaluation visits, in the order it visits them: a seeded random permutation of all
     ``n`` samples, cut to the first ``samples``. The same for every test, worker and run with the same seed,
     whatever order the data came in, so a subset and a sequential verdict's early looks see every class.
@@ -22,9 +23,23 @@ def order(n: int, samples: int | None, seed: int | None, *, in_data_order: bool 
     ``seed=None`` keeps the data's own order (for reading a dataset into memory, not for evaluating it);
     ``in_data_order`` visits the same seeded subset in the data's order (for per-sample results).
 
+    ``sample_ids`` replaces the seeded order with exactly these ids, in this order (a baseline comparison
+    evaluates the baseline's samples, whatever the seed and ``samples``).
+
     >>> order(10, 4, seed=0).tolist()
     [4, 1, 7, 5]
+    >>> order(10, None, seed=3, sample_ids=[9, 0]).tolist()
+    [9, 0]
     """
+    if sample_ids is not None:
+        ids = torch.as_tensor(list(sample_ids), dtype=torch.long)
+        if ids.ndim != 1 or not ids.numel():
+            raise InvalidArgument(f"sample_ids: expected a non-empty list of sample indices but got {len(ids)} items")
+        bad = ids[(ids < 0) | (ids >= n)]
+        if bad.numel():
+            raise InvalidArgument(f"sample_ids: expected indices in [0, {n}) for data of {n} samples but got "
+                                  f"{bad[:5].tolist()}; the data differ from the ones the ids were taken on")
+        return ids.sort().values if in_data_order else ids
     if seed is None:
         perm = torch.arange(n)
     else:
@@ -96,8 +111,10 @@ def _materialise(loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def iter_indexed(data: object, *, batch_size: int = 256, samples: int | None = None, seed: int | None = 0,
-                 in_data_order: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+                 in_data_order: bool = False, sample_ids: Sequence[int] | None = None
+                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Yield CPU batches ``(ids, x, y)`` in the seeded order of :func:`order`; ``ids`` index the data.
+    ``sample_ids`` visits exactly those samples instead (see :func:`order`).
 
     A DataLoader over a map-style dataset is read through its dataset (with its collate function and workers),
     so its own order, shuffled or sorted, does not matter; one over an iterable dataset is read once into
@@ -112,12 +129,13 @@ def iter_indexed(data: object, *, batch_size: int = 256, samples: int | None = N
         if isinstance(ds, Dataset) and hasattr(ds, "__len__") and not isinstance(ds, torch.utils.data.IterableDataset):
             n = len(ds)  # type: ignore[arg-type]
             _nonempty(n)
-            idx = order(n, samples, seed, in_data_order=in_data_order)
+            idx = order(n, samples, seed, in_data_order=in_data_order, sample_ids=sample_ids)
             loader = DataLoader(Subset(ds, idx.tolist()), batch_size=batch_size, shuffle=False,
                                 collate_fn=data.collate_fn, num_workers=data.num_workers, pin_memory=data.pin_memory)
             yield from _with_ids(loader, idx, batch_size)
             return
-        if seed is None and samples is None:  # the loader's own order: stream it, nothing to reorder
+        # the loader's own order: stream it, nothing to reorder
+        if seed is None and samples is None and sample_ids is None:
             i = 0
             for batch in data:
                 x, y = _as_pair(batch, "data")
@@ -145,7 +163,7 @@ def iter_indexed(data: object, *, batch_size: int = 256, samples: int | None = N
                 f"data: expected x and y with one label per sample but got x {tuple(x.shape)}, y {tuple(y.shape)}"
             )
         _nonempty(x.shape[0])
-        idx = order(x.shape[0], samples, seed, in_data_order=in_data_order)
+        idx = order(x.shape[0], samples, seed, in_data_order=in_data_order, sample_ids=sample_ids)
         for i in range(0, idx.shape[0], batch_size):
             ids = idx[i:i + batch_size]
             yield ids, x[ids], y[ids]
@@ -153,7 +171,7 @@ def iter_indexed(data: object, *, batch_size: int = 256, samples: int | None = N
     if isinstance(data, Dataset) and hasattr(data, "__len__"):
         n = len(data)  # type: ignore[arg-type]
         _nonempty(n)
-        idx = order(n, samples, seed, in_data_order=in_data_order)
+        idx = order(n, samples, seed, in_data_order=in_data_order, sample_ids=sample_ids)
         loader = DataLoader(Subset(data, idx.tolist()), batch_size=batch_size, shuffle=False, num_workers=0)
         yield from _with_ids(loader, idx, batch_size)
         return

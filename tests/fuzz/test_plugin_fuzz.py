@@ -84,7 +84,7 @@ def test_fuzz_marker_fails_with_the_smallest_offset_and_passes_below_it(project:
     (folder,) = (project.path / "robtest-artifacts").glob("*.py_test_breaks")
     assert (folder / "difference.png").is_file()
     assert json.loads((folder / "failure.json").read_text())["description"] == "offset +0.102 on every pixel"
-    rec = json.loads((project.path / "report.json").read_text())
+    rec = json.loads((project.path / "report.json").read_text())["records"]
     assert {r["property"] for r in rec} == {"fuzz"}
 
     # the next run replays the saved failures first

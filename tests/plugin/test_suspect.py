@@ -66,7 +66,7 @@ def test_suspect_fails_whatever_the_warning_filters(pytester: pytest.Pytester, n
     assert "randomized: two forward passes" in out and "allow=('randomized',)" in out
     result.stdout.fnmatch_lines(["*test_x.py::test_marker *suspect", "*test_x.py::test_in_body *suspect",
                                  "*test_x.py::test_allowed *pass (allowed: randomized)"])
-    records = {r["test"].split("::")[1]: r for r in json.loads(report.read_text())}
+    records = {r["test"].split("::")[1]: r for r in json.loads(report.read_text())["records"]}
     assert records["test_marker"]["verdict"] == "suspect" and records["test_in_body"]["verdict"] == "suspect"
     assert records["test_allowed"]["verdict"] == "pass"
     diag = records["test_marker"]["measurement"]["diagnostics"][0]

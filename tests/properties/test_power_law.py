@@ -36,7 +36,7 @@ def test_range_verdicts_pass_and_fail():
     assert decide(m, (0.9, 1.3), "in", "confident")
     assert not decide(m, (1.5, 2.5), "in", "point") and not decide(m, (1.5, 2.5), "in", "plausible")
     v = Verdict("power_law", m, (1.5, 2.5), "in", "point", False)
-    assert "is outside the range [1.5, 2.5]" in v.message() and v.to_record()["threshold"] == "in [1.5, 2.5]"
+    assert "is outside the range [1.5, 2.5]" in v.message() and v.to_record()["threshold_text"] == "in [1.5, 2.5]"
 
 
 def test_verdict_rules_on_a_range():
