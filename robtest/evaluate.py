@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import inspect
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +32,11 @@ def describe_attack(attack: str | None, eps: float, options: dict[str, Any]) -> 
         return "on clean inputs"
     spec = get_attack(attack)
     norm = get_norm(options.get("norm", "linf")).symbol
-    parts = [f"under {spec.title} {norm} ε={eps:g}"]
+    title = spec.title
+    if spec.forwards is not None:  # transfer: name the attack run on the surrogate
+        inner = options.get(spec.forwards, inspect.signature(spec.fn).parameters[spec.forwards].default)
+        title = f"{spec.title} of {get_attack(inner).title} from a surrogate"
+    parts = [f"under {title} {norm} ε={eps:g}"]
     for key in _SHOWN_OPTIONS:
         if key in options:
             val = options[key]
@@ -198,7 +204,10 @@ def evaluate_accuracy(
     attack_model = predict_model = model
     devices = [dev.index or 0] if dev.type == "cuda" else []
     with (torch.random.fork_rng(devices=devices), diagnostics.collecting() as found, on_device(model, dev),
-          eval_mode(model)):
+          eval_mode(model), contextlib.ExitStack() as extra):
+        for value in options.values():
+            if isinstance(value, torch.nn.Module):  # a transfer surrogate goes where the model goes, once
+                extra.enter_context(on_device(value, dev))
         torch.manual_seed(int(seed))
         first = True
         for ids, xb, yb in iter_indexed(data, batch_size=batch_size, samples=samples, seed=seed,

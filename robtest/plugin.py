@@ -172,6 +172,8 @@ class Settings:
 SETTINGS = pytest.StashKey[Settings]()
 CURRENT = pytest.StashKey[Any]()
 SESSION = pytest.StashKey[Any]()
+#: Fixture values that property markers named by string (``surrogate="plain_model"``), resolved per test.
+MARKER_FIXTURES = pytest.StashKey[dict[str, Any]]()
 HYPOTHESIS_PROFILE = pytest.StashKey[Any]()
 THREADS = pytest.StashKey[Any]()
 BASELINE = pytest.StashKey[Any]()
@@ -368,8 +370,11 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     failures = []
     # iter_markers yields the closest first; evaluate in the order written, top to bottom.
     for mark in reversed(marks):
+        kwargs = dict(mark.kwargs)
+        if isinstance(kwargs.get("surrogate"), str):
+            kwargs["surrogate"] = item.stash[MARKER_FIXTURES][kwargs["surrogate"]]
         try:
-            verdict = session.check(mark.name, dict(mark.kwargs))
+            verdict = session.check(mark.name, kwargs)
         except InvalidArgument as exc:
             pytest.fail(str(exc), pytrace=False)
         if not verdict.passed:
@@ -487,8 +492,12 @@ def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) 
 @pytest.fixture(autouse=True)
 def _robtest_properties(request: pytest.FixtureRequest) -> None:
     # Property markers need the session even when the test body does not ask for `robust`.
-    if _property_marks(request.node):
+    marks = _property_marks(request.node)
+    if marks:
         request.node.stash[SESSION] = request.getfixturevalue("robust")
+        # A model cannot be written in a marker: a transfer surrogate is named by its fixture.
+        names = {m.kwargs["surrogate"] for m in marks if isinstance(m.kwargs.get("surrogate"), str)}
+        request.node.stash[MARKER_FIXTURES] = {n: request.getfixturevalue(n) for n in sorted(names)}
 
 
 # -- the summary: workers publish JSON-safe records in user_properties, the controller prints -------------------

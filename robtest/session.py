@@ -338,7 +338,9 @@ class RobustSession:
 
         The default attack is ``"auto"``, the AutoAttack-style ensemble (APGD-CE, APGD-T with the DLR loss, then
         Square, each on the points still correct): the strongest evaluation that stays affordable. Name another
-        attack (``attack="pgd", steps=40``) to measure that attack instead.
+        attack (``attack="pgd", steps=40``) to measure that attack instead. ``attack="transfer",
+        surrogate=other_model`` (with ``surrogate_attack``, default ``"pgd"``, and its options) judges examples
+        crafted on ``other_model``; in a marker, ``surrogate`` is the name of a fixture returning that model.
 
         With ``sequential=True`` (the marker's default) the data are taken in a seeded random order and the
         evaluation stops at a planned look once the verdict cannot change at the run's confidence; the reported

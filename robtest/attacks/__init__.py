@@ -11,8 +11,9 @@ from robtest.attacks.ensemble import auto
 from robtest.attacks.fgsm import fgsm, rfgsm, step_ll
 from robtest.attacks.pgd import pgd
 from robtest.attacks.square import square
+from robtest.attacks.transfer import transfer
 
 __all__ = [
     "AttackSpec", "apgd", "apgd_t", "auto", "available_attacks", "fgsm", "get_attack", "pgd", "register_attack",
-    "rfgsm", "square", "step_ll",
+    "rfgsm", "square", "step_ll", "transfer",
 ]

@@ -6,6 +6,7 @@ into a verdict against a threshold.
 """
 
 from robtest.properties.confidence import non_example_confidence, non_examples
+from robtest.properties.linearity import linear_response_eps, logit_linearity, logit_ray
 from robtest.properties.lipschitz import global_lipschitz_bound, lipschitz_estimate, local_lipschitz, loss_sensitivity
 from robtest.properties.min_perturbation import minimal_perturbation
 from robtest.properties.offset import offset_accuracy, offset_drop
@@ -18,8 +19,11 @@ __all__ = [
     "error_curve",
     "fit_power_law",
     "global_lipschitz_bound",
+    "linear_response_eps",
     "lipschitz_estimate",
     "local_lipschitz",
+    "logit_linearity",
+    "logit_ray",
     "loss_sensitivity",
     "minimal_perturbation",
     "non_example_confidence",

@@ -9,6 +9,9 @@ One function, :func:`train_classifier`, covers plain training and the recipes th
 - ``eps_ramp``: ε grows linearly over the first ``eps_ramp`` epochs (PGD training at large ε stays at chance
   without it);
 - ``weight_decay``: L2 penalty ``weight_decay/2 · ‖θ‖²`` (through the optimiser);
+- ``noise="sign"`` / ``noise="uniform"``: Goodfellow et al. 2015's control (G4): the adversarial term's
+  example is ``x`` plus random ``±noise_eps`` per pixel, or ``U(−noise_eps, noise_eps)``, instead of the FGSM
+  step (``adv_weight`` 0.5 by default, as for FGSM training);
 - ``noise_sigma`` / ``noise_copies``: Gaussian data augmentation (Zantedeschi et al. 2017), each batch
   carries ``noise_copies`` noisy copies of every image, fresh noise each time, clipped to [0, 1];
 - ``entropy_penalty``: ``loss + λ·H(softmax)`` (Cubuk et al. 2018, C6);
@@ -25,9 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["train_classifier", "flush_denormal_enabled", "ADVERSARIAL", "LOSSES", "OPTIMIZERS"]
+__all__ = ["train_classifier", "flush_denormal_enabled", "ADVERSARIAL", "LOSSES", "NOISES", "OPTIMIZERS"]
 
 ADVERSARIAL = (None, "fgsm", "pgd")
+NOISES = (None, "sign", "uniform")
 LOSSES = ("ce", "ovr")
 OPTIMIZERS = ("adam", "sgd")
 
@@ -75,6 +79,7 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
                      batch_size: int = 64, weight_decay: float = 0.0, seed: int = 0, optimizer: str = "adam",
                      momentum: float = 0.9, loss: str = "ce", adversarial: str | None = None, eps: float = 0.0,
                      eps_ramp: int = 0, adv_weight: float | None = None, pgd_steps: int = 7,
+                     noise: str | None = None, noise_eps: float = 0.0,
                      noise_sigma: float = 0.0, noise_copies: int = 0, entropy_penalty: float = 0.0,
                      label_smoothing: float = 0.0, bounds: tuple[float, float] = (0.0, 1.0),
                      reinit: bool = False) -> nn.Module:
@@ -101,11 +106,18 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
         raise ValueError(f"loss: expected one of {LOSSES} but got {loss!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer: expected one of {OPTIMIZERS} but got {optimizer!r}")
+    if noise not in NOISES:
+        raise ValueError(f"noise: expected one of {NOISES} but got {noise!r}")
+    if noise and adversarial:
+        raise ValueError(f"noise: the noise control replaces the adversarial term; got both noise={noise!r} and "
+                         f"adversarial={adversarial!r}")
+    if noise and not noise_eps > 0:
+        raise ValueError(f"noise_eps: expected a radius > 0 for noise={noise!r} but got {noise_eps!r}")
     if adversarial and not eps > 0:
         raise ValueError(f"eps: expected a radius > 0 for adversarial={adversarial!r} but got {eps!r}")
     if noise_copies and not noise_sigma > 0:
         raise ValueError(f"noise_sigma: expected > 0 with noise_copies={noise_copies} but got {noise_sigma!r}")
-    w_adv = (0.5 if adversarial == "fgsm" else 1.0) if adv_weight is None else float(adv_weight)
+    w_adv = (0.5 if adversarial == "fgsm" or noise else 1.0) if adv_weight is None else float(adv_weight)
     lo, hi = bounds
     prev_denormal = flush_denormal_enabled()
     torch.set_flush_denormal(True)  # denormal floats slow CPU training many-fold
@@ -138,12 +150,16 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
                     if adversarial:
                         xa = _adversarial_batch(model, xb, yb, how=adversarial, eps=e, steps=pgd_steps, kind=loss,
                                                 g=g, bounds=bounds)
+                    elif noise:
+                        u = torch.rand(xb.shape, generator=g) * 2 - 1
+                        xa = (xb + noise_eps * (u.sign() if noise == "sign" else u)).clamp(lo, hi)
+                    second = bool(adversarial or noise)
                     opt.zero_grad(set_to_none=True)
                     total = 0.0
-                    if w_adv < 1.0 or not adversarial:
-                        total = (1.0 - (w_adv if adversarial else 0.0)) * _loss(
+                    if w_adv < 1.0 or not second:
+                        total = (1.0 - (w_adv if second else 0.0)) * _loss(
                             model(xb), yb, loss, label_smoothing, entropy_penalty)
-                    if adversarial:
+                    if second:
                         total = total + w_adv * _loss(model(xa), yb, loss, label_smoothing, entropy_penalty)
                     total.backward()
                     opt.step()

@@ -17,14 +17,8 @@ from __future__ import annotations
 
 import pytest
 
-from robtest.session import RobustSession
-
-pytestmark = [
-    pytest.mark.skipif(not hasattr(RobustSession, "power_law"),
-                       reason="pending: the power_law property (issue 3) is not in robtest yet"),
-    # The marker-only test asks for the session statically, so it is parametrized by the model too.
-    pytest.mark.usefixtures("robust"),
-]
+# The marker-only test asks for the session statically, so it is parametrized by the model too.
+pytestmark = pytest.mark.usefixtures("robust")
 
 SWEEP = {"eps": (0.002, 0.3), "points": 16, "max_error": 0.3}
 SWEEP_L2 = {"eps": (0.01, 2.4), "points": 16, "max_error": 0.3, "norm": "l2"}

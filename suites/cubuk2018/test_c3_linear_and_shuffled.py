@@ -13,12 +13,7 @@ measure: B in [2.5, 7].
 
 from __future__ import annotations
 
-import pytest
-
 from robtest.session import RobustSession
-
-pytestmark = pytest.mark.skipif(not hasattr(RobustSession, "power_law"),
-                                reason="pending: the power_law property (issue 3) is not in robtest yet")
 
 SWEEP = {"eps": (0.002, 0.3), "points": 16, "max_error": 0.3}
 

@@ -16,9 +16,6 @@ import pytest
 
 from robtest.session import RobustSession
 
-pytestmark = pytest.mark.skipif(not hasattr(RobustSession, "offset_invariance"),
-                                reason="pending: the offset_invariance property (issue 3) is not in robtest yet")
-
 DARKER = {"offsets": (-0.5, 0.0), "grid": 11}
 
 

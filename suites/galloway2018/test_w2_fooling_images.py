@@ -16,9 +16,6 @@ import pytest
 
 from robtest.session import RobustSession
 
-pytestmark = pytest.mark.skipif(not hasattr(RobustSession, "confidence_ceiling"),
-                                reason="pending: the confidence_ceiling property (issue 3) is not in robtest yet")
-
 FOOLING = {"source": "fooling", "steps": 100, "step_size": 0.01, "std": 0.1}
 
 

@@ -28,3 +28,17 @@ def rbf_model(zoo, train_data):
 
     shape, k = task_shape(train_data)
     return zoo("rbf", lambda: RBFNetwork(shape, k), epochs=50, lr=1e-2, loss="ovr")
+
+
+@pytest.fixture(scope="session")
+def mlp_noise_model(zoo, train_data):
+    """``mlp_noise_model(kind)``: the MLP trained like G2's but with random noise in place of the FGSM step:
+    ``.5·J(x) + .5·J(x + n)``, n = ±0.1 per pixel (``"sign"``) or U(−0.1, 0.1) (``"uniform"``)."""
+    from robtest.zoo import mlp
+
+    shape, k = task_shape(train_data)
+
+    def get(kind):
+        return zoo(f"mlp256-{kind}0.1", lambda: mlp(shape, k), epochs=50, lr=1e-3, noise=kind, noise_eps=0.1)
+
+    return get

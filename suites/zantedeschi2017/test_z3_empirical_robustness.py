@@ -13,9 +13,6 @@ import pytest
 
 from robtest.session import RobustSession
 
-pytestmark = pytest.mark.skipif(not hasattr(RobustSession, "min_perturbation"),
-                                reason="pending: the min_perturbation property (issue 3) is not in robtest yet")
-
 
 @pytest.fixture(scope="module")
 def robust_model(cnn):

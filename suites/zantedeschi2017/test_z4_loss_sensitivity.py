@@ -13,9 +13,6 @@ import pytest
 
 from robtest.session import RobustSession
 
-pytestmark = pytest.mark.skipif(not hasattr(RobustSession, "lipschitz"),
-                                reason="pending: the lipschitz property (issue 3) is not in robtest yet")
-
 
 def _sensitivity(model, data, seed):
     with RobustSession(model, data, device="cpu", seed=seed) as s:

@@ -26,6 +26,14 @@ class _Conv(nn.Module):
 _SHORT = {"apgd": {"steps": 5}, "apgd_t": {"steps": 5, "targets": 2}, "square": {"queries": 20},
           "auto": {"steps": 5, "targets": 2, "queries": 20}}
 
+
+def _options(name, model):
+    """The short budget; transfer crafts on a second model of the same shape (a different initialisation)."""
+    if name == "transfer":
+        surrogate = _Conv(model.conv.in_channels).eval()
+        return {"surrogate": surrogate, "steps": 3}
+    return _SHORT.get(name, {})
+
 shapes = st.tuples(st.integers(1, 5), st.integers(1, 3), st.integers(2, 7), st.integers(2, 7))
 
 
@@ -42,7 +50,7 @@ def test_in_box_and_ball(name, norm, shape, eps_frac, seed, bounds):
     y = torch.randint(0, 4, (shape[0],), generator=g)
     width = (hi - lo) if norm == "linf" else (hi - lo) * (x[0].numel() ** 0.5)
     eps = eps_frac * width
-    x_adv = get_attack(name).fn(model, x, y, eps=eps, norm=norm, bounds=bounds, generator=g, **_SHORT.get(name, {}))
+    x_adv = get_attack(name).fn(model, x, y, eps=eps, norm=norm, bounds=bounds, generator=g, **_options(name, model))
     assert x_adv.shape == x.shape and x_adv.dtype == x.dtype
     assert float(x_adv.min()) >= lo and float(x_adv.max()) <= hi
     size = get_norm(norm).size(x_adv - x)
@@ -52,7 +60,8 @@ def test_in_box_and_ball(name, norm, shape, eps_frac, seed, bounds):
 
 
 def test_registry_lists_the_attacks_and_rejects_unknown_names():
-    assert {"fgsm", "pgd", "step_ll", "rfgsm", "apgd", "apgd_t", "square", "auto"} <= set(available_attacks())
+    known = {"fgsm", "pgd", "step_ll", "rfgsm", "apgd", "apgd_t", "square", "auto", "transfer"}
+    assert known <= set(available_attacks())
     from robtest.errors import InvalidArgument
 
     with pytest.raises(InvalidArgument, match="expected one of .*fgsm.*pgd.* but got 'pgdd'"):
@@ -66,7 +75,7 @@ def test_per_sample_eps(name):
     x, y = torch.rand(4, 1, 5, 5), torch.tensor([0, 1, 2, 3])
     eps = torch.tensor([0.0, 0.01, 0.05, 0.1])
     x_adv = get_attack(name).fn(model, x, y, eps=eps, generator=torch.Generator().manual_seed(0),
-                                **_SHORT.get(name, {}))
+                                **_options(name, model))
     size = (x_adv - x).flatten(1).abs().amax(1)
     assert bool((size <= eps + 1e-6).all())
     assert float(size[0]) == 0.0

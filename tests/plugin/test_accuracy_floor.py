@@ -89,7 +89,7 @@ def test_unknown_marker_key_lists_accepted_ones(project: pytest.Pytester):
     result.stdout.fnmatch_lines([
         "*attack 'pgd' does not take 'stepz'; it accepts: norm, steps, step_size, random_start, restarts*",
         "*@accuracy_floor needs floor; it accepts: eps, floor, attack*",
-        "*attack: expected one of apgd, apgd_t, auto, fgsm, pgd, rfgsm, square, step_ll but got 'pgdd'*",
+        "*attack: expected one of apgd, apgd_t, auto, fgsm, pgd, rfgsm, square, step_ll, transfer but got 'pgdd'*",
     ])
 
 

@@ -21,6 +21,8 @@ RECIPES = {
     "fgsm": {"adversarial": "fgsm", "eps": 0.1},
     "pgd-ramp": {"adversarial": "pgd", "eps": 0.1, "eps_ramp": 2, "pgd_steps": 2},
     "gda": {"noise_sigma": 0.3, "noise_copies": 2},
+    "sign-noise": {"noise": "sign", "noise_eps": 0.1},
+    "uniform-noise": {"noise": "uniform", "noise_eps": 0.1},
     "entropy": {"entropy_penalty": 1.0},
     "smooth": {"label_smoothing": 0.1},
     "sgd-l2": {"optimizer": "sgd", "weight_decay": 0.1, "lr": 0.01},
@@ -65,7 +67,11 @@ def test_training_learns(small):
     ({"loss": "hinge"}, "loss"),
     ({"optimizer": "lbfgs"}, "optimizer"),
     ({"noise_copies": 3}, "noise_sigma"),
-], ids=["unknown-attack", "no-eps", "unknown-loss", "unknown-optimizer", "copies-without-sigma"])
+    ({"noise": "gauss", "noise_eps": 0.1}, "noise: expected one of"),
+    ({"noise": "sign"}, "noise_eps"),
+    ({"noise": "sign", "noise_eps": 0.1, "adversarial": "fgsm", "eps": 0.1}, "replaces the adversarial term"),
+], ids=["unknown-attack", "no-eps", "unknown-loss", "unknown-optimizer", "copies-without-sigma", "unknown-noise",
+        "noise-without-eps", "noise-and-adversarial"])
 def test_bad_recipes_are_refused(small, kwargs, match):
     with pytest.raises(ValueError, match=match):
         train_classifier(softmax_regression(), *small, epochs=1, **kwargs)
