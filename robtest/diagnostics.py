@@ -85,7 +85,7 @@ class Diagnostic:
     allowed: bool = False
 
     def __str__(self) -> str:
-        ev = ", ".join(f"{k}={v}" for k, v in self.evidence.items())
+        ev = evidence_text(self.evidence)
         tag = " (allowed)" if self.allowed else ""
         return f"{self.indicator}{tag}: {self.message}" + (f" [{ev}]" if ev else "")
 
@@ -170,6 +170,24 @@ def report(indicator: str, detail: str = "", *, warn: bool = True, stacklevel: i
             return
     if warn:
         warnings.warn(f"{indicator}: {message}", EvaluationWarning, stacklevel=stacklevel)
+
+
+def evidence_text(evidence: dict[str, Any]) -> str:
+    """``k=v, ...``: how evidence reads in messages and the summary."""
+    return ", ".join(f"{k}={v}" for k, v in evidence.items())
+
+
+def blocking_lines(records: Iterable[dict[str, Any]], where: str) -> list[str]:
+    """The lines of a suspect evaluation's failure message, from diagnostics as records (``to_record``): one per
+    indicator not allowed, then how to accept them (``where``: "this property", "the call")."""
+    bad = [d for d in records if not d["allowed"]]
+    lines = []
+    for d in bad:
+        ev = evidence_text(d["evidence"])
+        lines.append(f"  - {d['indicator']}: {d['message']}" + (f" [{ev}]" if ev else ""))
+    names = ", ".join(repr(d["indicator"]) for d in bad)
+    lines.append(f"  (to accept these after checking them, pass allow=({names},) to {where})")
+    return lines
 
 
 def check_allow(allow: object, where: str = "allow") -> tuple[str, ...]:

@@ -402,14 +402,14 @@ def _fail_suspect_measurements(item: pytest.Item) -> None:
            if key == "robtest" and rec.get("verdict") is None and rec["measurement"].get("suspect")]
     if not bad:
         return
+    from robtest.diagnostics import blocking_lines
+
     lines = []
     for rec in bad:
         m = rec["measurement"]
         lines.append(f"SUSPECT evaluation of {rec['property']} {m['context']}: the number ({m['value']:.4g}) "
                      "cannot be trusted:")
-        lines += [f"  - {d['indicator']}: {d['message']}" for d in m["diagnostics"] if not d["allowed"]]
-        names = ", ".join(repr(d["indicator"]) for d in m["diagnostics"] if not d["allowed"])
-        lines.append(f"  (to accept these after checking them, pass allow=({names},) to the call)")
+        lines += blocking_lines(m["diagnostics"], "the call")
     pytest.fail("\n".join(lines), pytrace=False)
 
 
@@ -726,10 +726,12 @@ def summary_rows(records: list[dict[str, Any]]) -> list[tuple[str, ...]]:
 
 def diagnostic_lines(records: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     """One line per indicator that fired: (text, whether the test allowed it)."""
+    from robtest.diagnostics import evidence_text
+
     out = []
     for r in records:
         for d in r["measurement"].get("diagnostics", ()):
-            ev = ", ".join(f"{k}={v}" for k, v in d["evidence"].items())
+            ev = evidence_text(d["evidence"])
             tag = "allowed" if d["allowed"] else "SUSPECT"
             out.append((f"  {tag} {r['test']} {r['property']}: {d['indicator']}" + (f" ({ev})" if ev else ""),
                         bool(d["allowed"])))

@@ -159,12 +159,9 @@ class Verdict:
 
 def suspect_message(name: str, m: Measurement, text: str) -> str:
     """The failure message of a suspect evaluation: the number, then each indicator and how to act."""
-    bad = [d for d in m.diagnostics if not d.allowed]
     lines = [f"SUSPECT evaluation of {name}: {text}", "the evaluation tripped indicators of attack failure, so the "
              "number cannot be trusted:"]
-    lines += [f"  - {d}" for d in bad]
-    names = ", ".join(repr(d.indicator) for d in bad)
-    lines.append(f"  (to accept these after checking them, pass allow=({names},) to this property)")
+    lines += diagnostics.blocking_lines([d.to_record() for d in m.diagnostics], "this property")
     return "\n".join(lines)
 
 
