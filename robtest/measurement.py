@@ -13,9 +13,12 @@ _SCALARS = (int, float, str, bool, type(None))
 
 
 def _json_safe(v: object) -> bool:
-    """A scalar, or a flat list of scalars (per-sample ids and outcomes): what a JSON record can carry."""
+    """Scalars, and lists and dicts (string or integer keys) of them, nested (per-sample outcomes, the
+    report's plot data): what a JSON record can carry."""
     if isinstance(v, (list, tuple)):
-        return all(isinstance(x, _SCALARS) for x in v)
+        return all(isinstance(x, _SCALARS) or _json_safe(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, (str, int)) and not isinstance(k, bool) and _json_safe(x) for k, x in v.items())
     return isinstance(v, _SCALARS)
 
 

@@ -164,6 +164,7 @@ class Settings:
     budget: str = "default"
     save_baseline: str | None = None
     markdown: str | None = None
+    html: str | None = None
     baseline: str | None = None
     baseline_tolerance: float = 0.0
     baseline_alpha: float = 0.05
@@ -186,6 +187,8 @@ _PATH_OPTIONS = (
     ("robust_save_baseline", "write a baseline of this run (per-sample outcomes, settings, fingerprints) to PATH, "
      "to compare later runs with"),
     ("robust_markdown", "write the robustness summary as a Markdown table to PATH (e.g. $GITHUB_STEP_SUMMARY)"),
+    ("robust_html", "write a self-contained HTML report with plots to PATH (plots need matplotlib: "
+     "pip install 'robtest[report]')"),
     ("robust_baseline", "compare every property with the baseline at PATH (written by --robust-save-baseline) on "
      "the same samples; a significant regression fails the test"),
 )
@@ -228,6 +231,7 @@ def _settings(config: pytest.Config) -> Settings:
     return Settings(enabled=enabled, report=config.getoption("robust_report"),
                     save_baseline=config.getoption("robust_save_baseline"),
                     baseline=config.getoption("robust_baseline"), markdown=config.getoption("robust_markdown"),
+                    html=config.getoption("robust_html"),
                     baseline_tolerance=config.getoption("robust_baseline_tolerance"),
                     baseline_alpha=config.getoption("robust_baseline_alpha"), **values)
 
@@ -235,7 +239,7 @@ def _settings(config: pytest.Config) -> Settings:
 def _check_paths(config: pytest.Config, s: Settings) -> None:
     """Files robtest writes at the end must be writable where asked: say so now, not after the whole run."""
     for dest, path in (("robust_report", s.report), ("robust_save_baseline", s.save_baseline),
-                       ("robust_markdown", s.markdown)):
+                       ("robust_markdown", s.markdown), ("robust_html", s.html)):
         if path is None:
             continue
         flag = "--" + dest.replace("_", "-")
@@ -549,9 +553,15 @@ class _Summary:
             return
         s = self.config.stash[SETTINGS]
         records = self.ordered()
-        if s.report:
+        if s.report or s.html:
             report = {"schema": "robtest-report/1", "run": run_metadata(self.config, records), "records": records}
-            Path(s.report).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            if s.report:
+                Path(s.report).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            if s.html:
+                from robtest.html_report import write_html
+
+                write_html(json.loads(json.dumps(report, default=repr)), s.html)
+                terminalreporter.write_line(f"robtest: HTML report written to {s.html}")
         if s.save_baseline:
             from robtest.baseline import BASELINE_SCHEMA, baseline_entry
 
@@ -608,10 +618,10 @@ def markdown_summary(config: pytest.Config, records: list[dict[str, Any]]) -> st
 
 
 def junit_json(rec: dict[str, Any]) -> str:
-    """A record as compact JSON for JUnit XML properties, without the per-sample lists (they are in the report
+    """A record as compact JSON for JUnit XML properties, without the per-sample lists and plot data (in the report
     and the baseline)."""
     m = rec.get("measurement") or {}
-    details = {k: v for k, v in m.get("details", {}).items() if k not in ("sample_ids", "outcomes")}
+    details = {k: v for k, v in m.get("details", {}).items() if k not in ("sample_ids", "outcomes", "examples", "ray")}
     slim = {**rec, "measurement": {**m, "details": details}} if m else rec
     return json.dumps(slim, ensure_ascii=False, separators=(",", ":"), default=repr)
 

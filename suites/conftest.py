@@ -85,9 +85,10 @@ def claim(request: pytest.FixtureRequest):
     from robtest.measurement import Measurement
 
     def put(name: str, value: float, threshold: str, *, context: str = "", low: float | None = None,
-            high: float | None = None, n: int = 0) -> None:
+            high: float | None = None, n: int = 0, details: dict | None = None) -> None:
         v = float(value)
-        m = Measurement(name, v, v if low is None else low, v if high is None else high, n=n, context=context)
+        m = Measurement(name, v, v if low is None else low, v if high is None else high, n=n, context=context,
+                        details=details or {})
         print(f"\n  {name} = {v:.4g} ({context}); threshold {threshold}")
         request.node.user_properties.append(
             ("robtest", {"property": name, "measurement": m.to_record(), "threshold": threshold, "verdict": None}))

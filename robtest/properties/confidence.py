@@ -66,6 +66,25 @@ def non_examples(model: torch.nn.Module, n: int, *, shape: Sequence[int], source
     return x.detach(), target
 
 
+_SHOWN = 8  # non-examples kept for the report
+_SHOWN_MAX_VALUES = 3 * 32 * 32  # only inputs up to CIFAR size are kept
+
+
+def _keep_most_confident(shown: list[tuple[float, int, torch.Tensor, int]], x: torch.Tensor, p: torch.Tensor,
+                         c: torch.Tensor, *, offset: int) -> None:
+    """Keep the ``_SHOWN`` most confident images (ties: the earlier one) of those seen so far, in place;
+    ``offset`` is the index of ``x[0]`` among all non-examples."""
+    if x.dim() not in (3, 4) or x[0].numel() > _SHOWN_MAX_VALUES:
+        return
+    k = min(_SHOWN, x.shape[0])
+    top = torch.topk(p, k).indices.tolist()
+    for j in top:
+        img = x[j].detach().float().cpu()
+        shown.append((float(p[j]), offset + j, img if img.dim() == 3 else img[None], int(c[j])))
+    shown.sort(key=lambda t: (-t[0], t[1]))
+    del shown[_SHOWN:]
+
+
 def non_example_confidence(
     model: torch.nn.Module,
     *,
@@ -136,6 +155,7 @@ def non_example_confidence(
         if not cls or min(cls) < 0 or max(cls) >= n_out:
             raise InvalidArgument(f"classes: expected class indices in 0..{n_out - 1} but got {classes!r}")
         seen, total = 0, 0.0
+        shown: list[tuple[float, int, torch.Tensor, int]] = []
         while seen < samples:
             k = min(batch_size, samples - seen)
             x, c = non_examples(model, k, shape=shape, source=source, classes=cls, steps=steps, step_size=step_size,
@@ -144,6 +164,7 @@ def non_example_confidence(
                 p = F.softmax(model(x), dim=1).gather(1, c[:, None]).squeeze(1)
             values.append(p.cpu())
             judged.append(c.cpu())
+            _keep_most_confident(shown, x, p, c, offset=seen)
             seen += k
             total += float(p.sum())
             if sequential and ceiling is not None:
@@ -158,6 +179,11 @@ def non_example_confidence(
                "max": float(v.max()), "mean": float(v.mean()), "per_class": per_class,
                "worst_class": max(per_class, key=per_class.__getitem__), "sequential": False,
                "samples_used": int(v.numel()), "samples_planned": samples}
+    if shown:  # the report shows the most confident non-examples (small inputs only: the JSON stays small)
+        details["examples"] = {"images": [[[[round(float(p), 3) for p in row] for row in ch] for ch in img]
+                                          for _, _, img, _ in shown],
+                               "confidence": [round(p, 5) for p, _, _, _ in shown],
+                               "class": [k for _, _, _, k in shown]}
     if statistic == "max":
         value, low, high = float(v.max()), float(v.max()), 1.0
         details["stopped_early"] = int(v.numel()) < samples

@@ -132,5 +132,8 @@ def logit_linearity(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tens
         "logit linearity R²", float(r2c.median()), low, high, n=x.shape[0], confidence=confidence,
         context=f"median R² of linear fits of the logits along the FGSM ray, ε in [−{eps_max:g}, {eps_max:g}]",
         details={"r2": r2c.tolist(), "correct_fraction": correct.cpu().tolist(),
-                 "wrong_hold": hold_frac.cpu().tolist(), "eps_max": float(eps_max), "points": int(points)},
+                 "wrong_hold": hold_frac.cpu().tolist(), "eps_max": float(eps_max), "points": int(points),
+                 # one input's logits along its ray, for the report's plot (Fig. 4 of the paper)
+                 "ray": {"eps": [round(float(v), 6) for v in eps.cpu()], "label": int(y[0]),
+                         "logits": [[round(float(v), 5) for v in row] for row in out[0].double().cpu()]}},
     )

@@ -29,6 +29,6 @@ def test_g7_logits_are_nearly_linear_along_the_fgsm_ray(mlp_model, eval_tensors,
     m = logit_linearity(mlp_model, x[ok], y[ok], eps_max=0.5)
     hold = float(np.median(m.details["wrong_hold"]))
     claim("G7 MLP logit linearity R² along FGSM", m.value, ">= 0.9", low=m.low, high=m.high, n=m.n,
-          context="ε ∈ [−0.5, 0.5], 41 points, unclipped")
+          context="ε ∈ [−0.5, 0.5], 41 points, unclipped", details={"ray": m.details["ray"]})
     claim("G7 wrong-class hold (fraction of the ray)", hold, ">= 0.3", n=m.n, context="median over digits")
     assert m.value >= 0.9 and hold >= 0.3
