@@ -86,6 +86,16 @@ def _budget(value: str) -> str:
     return value
 
 
+def _seconds(value: str) -> float:
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number of seconds > 0 such as 600 but got {value!r}") from None
+    if not 0 < t < float("inf"):
+        raise ValueError(f"expected a number of seconds > 0 such as 600 but got {value!r}")
+    return t
+
+
 def _folder(value: str) -> str:
     if not value.strip():
         raise ValueError(f"expected a folder path but got {value!r}")
@@ -144,6 +154,8 @@ _OPTIONS = (
     _Option("robust_confidence", _confidence, 0.95, "confidence level of the intervals"),
     _Option("robust_artifacts", _folder, "robtest-artifacts", "folder (relative: under the rootdir) for the images "
             "and JSON of failing perturbations found by fuzzing"),
+    _Option("robust_max_seconds", _seconds, None, "time budget of each accuracy floor and confidence ceiling: "
+            "when it runs out before the verdict settles, the verdict is 'inconclusive' (never a pass)"),
     _Option("robust_budget", _budget, "default", "fuzzing budget tier: quick, default or thorough (hypothesis "
             "max_examples 25 / 100 / 500 for @fuzz markers; given explicitly, also for @given tests)"),
 )
@@ -161,6 +173,7 @@ class Settings:
     confidence: float
     report: str | None
     artifacts: str = "robtest-artifacts"
+    max_seconds: float | None = None
     budget: str = "default"
     save_baseline: str | None = None
     markdown: str | None = None
@@ -484,6 +497,7 @@ def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) 
                        batch_size=s.batch_size, confidence=s.confidence, rule=s.rule, recorder=record) as session:
         session.artifacts_dir = str(config.rootpath / s.artifacts)  # an absolute path stays as it is
         session.budget = s.budget
+        session.max_seconds = s.max_seconds
         session.record_id = record_id
         session.saving_baseline = s.save_baseline is not None
         baseline = config.stash.get(BASELINE, None)
@@ -582,7 +596,8 @@ class _Summary:
         tr.write_sep("=", "robustness summary")
         for i, row in enumerate(rows):
             line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            bad = row[-1].startswith(("FAIL", "suspect", "regression", "no baseline", "mismatch", "test failed"))
+            bad = row[-1].startswith(("FAIL", "suspect", "regression", "no baseline", "mismatch", "test failed",
+                                      "inconclusive"))
             tr.write_line(line, bold=(i == 0), red=bad, green=row[-1].startswith("pass"))
         notes = diagnostic_lines(records)
         if notes:

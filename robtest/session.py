@@ -13,6 +13,7 @@ import functools
 import hashlib
 import inspect
 import numbers
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ RULES = ("point", "confident", "plausible")
 #: Arguments of a property method that are not its settings (the run's knobs, the threshold, the verdict rule):
 #: a baseline pairs records whose settings are equal.
 _NOT_SETTINGS = frozenset({"self", "rule", "sequential", "allow", "samples", "seed", "batch_size", "confidence",
-                           "options", "max_examples", "budget"})
+                           "options", "max_examples", "budget", "max_seconds", "max_samples"})
 
 
 def _json_value(v: Any) -> Any:
@@ -104,6 +105,10 @@ class Verdict:
     comparison: str  # ">=" for floors, "<=" for ceilings, "in" for a range (lo, hi)
     rule: str
     met: bool
+    #: False when a budget (``max_seconds``, ``max_samples``) ran out before the interval cleared the threshold:
+    #: the verdict is "inconclusive", which never passes.
+    settled: bool = True
+    budget: str = ""  # which budget ran out, e.g. "max_seconds=30"
 
     @property
     def suspect(self) -> bool:
@@ -111,11 +116,15 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
-        return self.met and not self.suspect
+        return self.met and not self.suspect and self.settled
 
     @property
     def status(self) -> str:
-        return "suspect" if self.suspect else ("pass" if self.met else "FAIL")
+        if self.suspect:
+            return "suspect"
+        if not self.settled:
+            return "inconclusive"
+        return "pass" if self.met else "FAIL"
 
     def threshold_text(self) -> str:
         if self.comparison == "in":
@@ -141,6 +150,13 @@ class Verdict:
         return f"{m}, is {side} the {word} {self.threshold:g}{how}"
 
     def message(self) -> str:
+        if not self.settled and not self.suspect:
+            m = self.measurement
+            planned = m.details.get("samples_planned")
+            of = f" of {planned}" if planned else ""
+            return (f"inconclusive: the budget {self.budget} ran out after {m.n}{of} samples, before the verdict "
+                    f"settled: {m}, the interval straddles the {self.threshold_text()} threshold; raise the "
+                    "budget (or the number of samples) to decide")
         text = self._threshold_message()
         limits = self.threshold if self.comparison == "in" else (self.threshold,)
         v = self.measurement.value
@@ -154,7 +170,7 @@ class Verdict:
         limit = list(self.threshold) if self.comparison == "in" else self.threshold  # type: ignore[arg-type]
         return {"property": self.property, "measurement": self.measurement.to_record(), "threshold": limit,
                 "comparison": self.comparison, "threshold_text": self.threshold_text(), "rule": self.rule,
-                "verdict": self.status}
+                "verdict": self.status, **({"budget": self.budget} if not self.settled else {})}
 
 
 def suspect_message(name: str, m: Measurement, text: str) -> str:
@@ -188,6 +204,38 @@ def decide(m: Measurement, threshold: float | tuple[float, float], comparison: s
         return v >= threshold
     v = {"point": m.value, "confident": m.high, "plausible": m.low}[rule]
     return v <= threshold
+
+
+@dataclass
+class _Budget:
+    """A property's budget: seconds of evaluation and/or samples; ``stopper`` wraps a sequential check."""
+
+    seconds: float | None
+    samples: int | None
+    _timed_out: bool = False
+
+    def stopper(self, check: Callable[[float, int], bool] | None) -> Callable[[float, int], bool]:
+        deadline = None if self.seconds is None else time.monotonic() + self.seconds
+
+        def stop(total: float, seen: int) -> bool:
+            if check is not None and check(total, seen):
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                self._timed_out = True
+                return True
+            return self.samples is not None and seen >= self.samples
+
+        return stop
+
+    def ran_out(self, seen: int, planned: int) -> str:
+        """Which budget stopped the evaluation before ``planned`` samples ("" when none did)."""
+        if seen >= planned:
+            return ""
+        if self._timed_out:
+            return f"max_seconds={self.seconds:g}"
+        if self.samples is not None and seen >= self.samples:
+            return f"max_samples={self.samples}"
+        return ""
 
 
 class RobustSession:
@@ -328,9 +376,27 @@ class RobustSession:
         self._record({"property": "accuracy", "measurement": m.to_record(), "threshold": None, "verdict": None})
         return m
 
+    #: The run's time budget per property (``--robust-max-seconds``); a property's ``max_seconds`` wins.
+    max_seconds: float | None = None
+
+    def _budget(self, max_seconds: float | None, max_samples: int | None) -> _Budget | None:
+        seconds = self.max_seconds if max_seconds is None else max_seconds
+        if seconds is None and max_samples is None:
+            return None
+        if seconds is not None:
+            seconds = threshold("max_seconds", seconds)
+            if seconds <= 0:
+                raise InvalidArgument(f"max_seconds: expected a number of seconds > 0 but got {seconds!r}")
+        if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int)
+                                        or max_samples < 1):
+            raise InvalidArgument(f"max_samples: expected an integer >= 1 but got {max_samples!r}")
+        return _Budget(seconds, max_samples)
+
     @_property
     def accuracy_floor(self, *, eps: float, floor: float, attack: str | None = "auto", rule: str | None = None,
-                       sequential: bool = False, allow: tuple[str, ...] | None = None, **options: Any) -> Verdict:
+                       sequential: bool = False, allow: tuple[str, ...] | None = None,
+                       max_seconds: float | None = None, max_samples: int | None = None,
+                       **options: Any) -> Verdict:
         """Check accuracy under ``attack`` at ``eps`` against ``floor`` with the verdict ``rule``.
 
         The default attack is ``"auto"``, the AutoAttack-style ensemble (APGD-CE, APGD-T with the DLR loss, then
@@ -343,31 +409,45 @@ class RobustSession:
         evaluation stops at a planned look once the verdict cannot change at the run's confidence; the reported
         interval is the one valid under those repeated looks (see :mod:`robtest.properties.sequential`) and
         ``details["samples_used"]`` says how many samples it took.
+
+        A budget, ``max_seconds`` (also ``--robust-max-seconds`` for the run) or ``max_samples``, stops the
+        evaluation when it runs out; the verdict is then read only if the interval already lies on one side of
+        the floor, and is "inconclusive" (never a pass) otherwise. A budget makes the evaluation sequential.
         """
         rule = self._rule(rule)
         threshold("floor", floor)
         s = self._settings(options)
         s.pop("allow")
         allow = diagnostics.check_allow(allow)
+        budget = self._budget(max_seconds, max_samples)
         attack = None if attack in (None, "none", "clean") else attack
         if attack is not None:
             get_attack(attack).check_options(options, where="accuracy_floor")
         check = None
         ids = self._paired_ids("accuracy_floor")
+        sequential = sequential or budget is not None
         if ids is not None or self.saving_baseline:
             sequential = False  # the baseline's samples, every one of them: the two runs pair sample by sample
-        if sequential:
+        from robtest.data import num_samples
+
+        n_total = len(ids) if ids is not None else num_samples(self.data, s["samples"])
+        if sequential and n_total:
             # The data come in the seeded random order of robtest.data.order, so every look sees a fair sample.
-            from robtest.data import num_samples
             from robtest.properties.sequential import SequentialCheck
 
-            n_total = num_samples(self.data, s["samples"])
-            if n_total:
-                check = SequentialCheck(n_total=n_total, batch_size=s["batch_size"], threshold=float(floor),
-                                        comparison=">=", confidence=s["confidence"], kind="proportion")
+            check = SequentialCheck(n_total=n_total, batch_size=s["batch_size"], threshold=float(floor),
+                                    comparison=">=", confidence=s["confidence"], kind="proportion")
+        stop: Any = check
+        if budget is not None:
+            if budget.samples is not None and budget.samples < n_total:
+                if ids is not None:
+                    ids = ids[:budget.samples]
+                else:
+                    s["samples"] = budget.samples  # the first max_samples of the same seeded order
+            stop = budget.stopper(check)
         with self._evaluation(s["seed"]) as found:
             m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds,
-                                  device=self.device, stop=check, sample_ids=ids, **s, **options)
+                                  device=self.device, stop=stop, sample_ids=ids, **s, **options)
         m = m.with_diagnostics(found.items(), allow)
         if check is not None:
             low, high = check.interval(m.details["correct"], m.n)
@@ -376,6 +456,12 @@ class RobustSession:
             if details["stopped_early"]:  # say why n is smaller than the data
                 context += f" (sequential: settled after {m.n} of {details['samples_planned']} samples)"
             m = dataclasses.replace(m, low=low, high=high, context=context, details={**m.details, **details})
+        if budget is not None:
+            ran_out = budget.ran_out(m.n, n_total)
+            if ran_out:
+                m = dataclasses.replace(m, details={**m.details, "budget": ran_out, "samples_planned": n_total})
+                if decide(m, float(floor), ">=", "confident") != decide(m, float(floor), ">=", "plausible"):
+                    return self._verdict("accuracy_floor", m, float(floor), rule, settled=False, budget=ran_out)
         return self._verdict("accuracy_floor", m, float(floor), rule)
 
     # -- the properties of robtest.properties: each a measurement turned into a verdict ----------------------------
@@ -397,9 +483,10 @@ class RobustSession:
                                   f"{', '.join(unknown)}")
         return s, options
 
-    def _verdict(self, name: str, m: Measurement, limit: float | tuple[float, float], rule: str) -> Verdict:
+    def _verdict(self, name: str, m: Measurement, limit: float | tuple[float, float], rule: str, *,
+                 settled: bool = True, budget: str = "") -> Verdict:
         comparison = PROPERTIES[name].comparison
-        v = Verdict(name, m, limit, comparison, rule, decide(m, limit, comparison, rule))
+        v = Verdict(name, m, limit, comparison, rule, decide(m, limit, comparison, rule), settled, budget)
         self._record(v.to_record())
         return v
 
@@ -407,10 +494,13 @@ class RobustSession:
     def confidence_ceiling(self, *, ceiling: float, source: str = "fooling", steps: int = 100,
                            step_size: float = 0.01, classes: int | list[int] | None = None, std: float = 0.1,
                            statistic: str = "mean", sequential: bool = False, rule: str | None = None,
+                           max_seconds: float | None = None, max_samples: int | None = None,
                            **options: Any) -> Verdict:
         """The model's mean (or max) confidence on non-examples from ``source`` is at most ``ceiling``.
 
         See :func:`robtest.properties.non_example_confidence`; ``samples`` (default 200) counts non-examples.
+        A budget (``max_seconds``, ``max_samples``) works as in :meth:`accuracy_floor`: "inconclusive" when it
+        runs out before the interval clears the ceiling.
         """
         from robtest.properties._common import input_shape
         from robtest.properties.confidence import non_example_confidence
@@ -419,13 +509,25 @@ class RobustSession:
         threshold("ceiling", ceiling)
         s, _ = self._split("confidence_ceiling", options)
         allow = diagnostics.check_allow(s.pop("allow"))
+        budget = self._budget(max_seconds, max_samples)
+        limit = None
+        if budget is not None:
+            sequential = True
+            limit = functools.partial(budget.stopper(None), 0.0)
+        n_total = s["samples"] or 200
         with self._evaluation(s["seed"]) as found:
             m = non_example_confidence(
-                self.model, shape=input_shape(self.data), source=source, classes=classes, samples=s["samples"] or 200,
+                self.model, shape=input_shape(self.data), source=source, classes=classes, samples=n_total,
                 steps=steps, step_size=step_size, std=std, statistic=statistic, ceiling=float(ceiling),
                 sequential=sequential, bounds=self.bounds, batch_size=s["batch_size"], seed=s["seed"],
-                device=self.device, confidence=s["confidence"])
+                device=self.device, confidence=s["confidence"], limit=limit)
         m = m.with_diagnostics(found.items(), allow)
+        if budget is not None:
+            ran_out = budget.ran_out(m.n, n_total)
+            if ran_out and decide(m, float(ceiling), "<=", "confident") != decide(m, float(ceiling), "<=",
+                                                                                    "plausible"):
+                m = dataclasses.replace(m, details={**m.details, "budget": ran_out})
+                return self._verdict("confidence_ceiling", m, float(ceiling), rule, settled=False, budget=ran_out)
         return self._verdict("confidence_ceiling", m, float(ceiling), rule)
 
     @_property

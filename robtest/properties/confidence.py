@@ -12,7 +12,7 @@ A robust model should not be sure about inputs that are not digits (or cats). Tw
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -103,6 +103,7 @@ def non_example_confidence(
     seed: int = 0,
     device: str | torch.device = "auto",
     confidence: float = 0.95,
+    limit: Callable[[int], bool] | None = None,
 ) -> Measurement:
     """The model's confidence on ``samples`` non-examples from ``source``: their mean (or max) softmax probability.
 
@@ -172,6 +173,8 @@ def non_example_confidence(
                     break
                 if statistic == "max" and float(p.max()) > ceiling:
                     break
+            if limit is not None and seen < samples and limit(seen):  # a budget ran out (robtest.session)
+                break
     v = torch.cat(values).double()
     c_all = torch.cat(judged)
     per_class = {int(k): float(v[c_all == k].mean()) for k in sorted(set(c_all.tolist()))}
