@@ -86,6 +86,12 @@ def _budget(value: str) -> str:
     return value
 
 
+def _progress(value: str) -> str:
+    if value not in ("auto", "on", "off"):
+        raise ValueError(f"expected auto, on or off but got {value!r}")
+    return value
+
+
 def _seconds(value: str) -> float:
     try:
         t = float(value)
@@ -156,6 +162,8 @@ _OPTIONS = (
             "and JSON of failing perturbations found by fuzzing"),
     _Option("robust_max_seconds", _seconds, None, "time budget of each accuracy floor and confidence ceiling: "
             "when it runs out before the verdict settles, the verdict is 'inconclusive' (never a pass)"),
+    _Option("robust_progress", _progress, "auto", "progress of evaluations longer than 2 s (samples, rate, time "
+            "left): auto (off under -qq), on, off"),
     _Option("robust_budget", _budget, "default", "fuzzing budget tier: quick, default or thorough (hypothesis "
             "max_examples 25 / 100 / 500 for @fuzz markers; given explicitly, also for @given tests)"),
 )
@@ -174,6 +182,7 @@ class Settings:
     report: str | None
     artifacts: str = "robtest-artifacts"
     max_seconds: float | None = None
+    progress: str = "auto"
     budget: str = "default"
     save_baseline: str | None = None
     markdown: str | None = None
@@ -498,6 +507,7 @@ def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) 
         session.artifacts_dir = str(config.rootpath / s.artifacts)  # an absolute path stays as it is
         session.budget = s.budget
         session.max_seconds = s.max_seconds
+        session.progress_sink, session.progress_live = _progress_sink(config)
         session.record_id = record_id
         session.saving_baseline = s.save_baseline is not None
         baseline = config.stash.get(BASELINE, None)
@@ -505,6 +515,32 @@ def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) 
             session.baseline = baseline["records"]
             session.baseline_tolerance, session.baseline_alpha = s.baseline_tolerance, s.baseline_alpha
         yield session
+
+
+def _progress_sink(config: pytest.Config) -> tuple[Callable[[str], None] | None, bool]:
+    """Write progress lines to the terminal past pytest's capture: rewritten in place on a terminal, plain
+    lines (prefixed with the worker's name) in logs and from xdist workers; none under -qq unless asked."""
+    mode = config.stash[SETTINGS].progress
+    if mode == "off" or (mode == "auto" and config.get_verbosity() < -1):
+        return None, False
+    stream = sys.__stderr__
+    if stream is None:
+        return None, False
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "") if hasattr(config, "workerinput") else ""
+    live = not worker and stream.isatty()
+    capman = config.pluginmanager.getplugin("capturemanager")
+
+    def sink(text: str) -> None:
+        import contextlib
+
+        with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+            if live:
+                stream.write(text.ljust(79) if not text.endswith("\n") else text)
+            else:
+                stream.write((f"[{worker}] " if worker else "") + text + "\n")
+            stream.flush()
+
+    return sink, live
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from robtest import diagnostics
+from robtest import diagnostics, progress
 from robtest._markers import PROPERTIES
 from robtest.attacks import get_attack
 from robtest.errors import InvalidArgument
@@ -75,8 +75,11 @@ def _property(fn: Callable[..., Any]) -> Callable[..., Any]:
             settings["attack"] = None if a in (None, "none", "clean") else a
         outer = self._pending
         self._pending = {"property": name, "settings": settings, "tolerance": tolerance}
+        label = (self.record_id(name) if self.record_id is not None else None) or name
         try:
-            return fn(self, *args, **kwargs)
+            with progress.task(label, self.progress_sink, live=self.progress_live, delay=self.progress_delay,
+                               interval=1.0 if self.progress_live else self.progress_interval):
+                return fn(self, *args, **kwargs)
         finally:
             self._pending = outer
 
@@ -375,6 +378,14 @@ class RobustSession:
         m = m.with_diagnostics(found.items(), allow)
         self._record({"property": "accuracy", "measurement": m.to_record(), "threshold": None, "verdict": None})
         return m
+
+    #: Where progress lines of long evaluations go (the plugin's terminal sink; None: nowhere), and whether
+    #: the sink rewrites one line in place (a terminal) or writes plain lines (logs, xdist workers).
+    progress_sink: Callable[[str], None] | None = None
+    progress_live: bool = False
+    #: Seconds an evaluation runs before its progress shows, and between two plain lines.
+    progress_delay: float = 2.0
+    progress_interval: float = 30.0
 
     #: The run's time budget per property (``--robust-max-seconds``); a property's ``max_seconds`` wins.
     max_seconds: float | None = None

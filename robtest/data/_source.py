@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from robtest import progress
 from robtest.errors import InputError, InvalidArgument
 
 __all__ = ["iter_batches", "iter_indexed", "num_samples", "order"]
@@ -113,6 +114,18 @@ def _materialise(loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
 def iter_indexed(data: object, *, batch_size: int = 256, samples: int | None = None, seed: int | None = 0,
                  in_data_order: bool = False, sample_ids: Sequence[int] | None = None
                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """:func:`_iter_indexed`, reporting each batch to the current :func:`robtest.progress.task` once the
+    caller is done with it (a long evaluation shows samples done, rate and time left)."""
+    planned = len(sample_ids) if sample_ids is not None else num_samples(data, samples)
+    for ids, x, y in _iter_indexed(data, batch_size=batch_size, samples=samples, seed=seed,
+                                   in_data_order=in_data_order, sample_ids=sample_ids):
+        yield ids, x, y
+        progress.advance(int(ids.shape[0]), planned or 0)
+
+
+def _iter_indexed(data: object, *, batch_size: int = 256, samples: int | None = None, seed: int | None = 0,
+                  in_data_order: bool = False, sample_ids: Sequence[int] | None = None
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Yield CPU batches ``(ids, x, y)`` in the seeded order of :func:`order`; ``ids`` index the data.
     ``sample_ids`` visits exactly those samples instead (see :func:`order`).
 
