@@ -7,7 +7,10 @@ robtest-baseline.json`` evaluates each accuracy on exactly the baseline's sample
 property regressed significantly:
 
 - accuracies: an exact one-sided McNemar test on the paired outcomes (:func:`mcnemar`);
-- other properties (ρ, Lipschitz, confidence, exponents, offset drops): a simpler rule, the new point
+- properties whose value is a mean of per-sample values (local Lipschitz, loss sensitivity, mean confidence
+  on non-examples): a one-sided paired t-test on the same samples (:func:`paired_mean_test`), with the
+  tolerance as a non-inferiority margin in the property's units;
+- the others (ρ, exponents, offset drops, global bounds, max confidence): a simpler rule, the new point
   estimate must not be worse than the baseline's interval bound in the property's direction (by more than
   the tolerance).
 
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["BASELINE_SCHEMA", "REPORT_SCHEMA", "BaselineError", "baseline_entry", "compare", "load_baseline",
-           "mcnemar", "model_fingerprint"]
+           "mcnemar", "model_fingerprint", "paired_mean_test"]
 
 REPORT_SCHEMA = "robtest-report/1"
 BASELINE_SCHEMA = "robtest-baseline/1"
@@ -88,7 +91,39 @@ def baseline_entry(rec: dict[str, Any]) -> dict[str, Any]:
     if "outcomes" in details and "sample_ids" in details:
         entry["sample_ids"] = details["sample_ids"]
         entry["outcomes"] = details["outcomes"]
+    if details.get("per_sample_statistic") == "mean" and "per_sample" in details:
+        entry["per_sample"] = details["per_sample"]
     return entry
+
+
+def paired_mean_test(base: list[float], now: list[float], *, better: str, tolerance: float = 0.0
+                     ) -> dict[str, Any]:
+    """A one-sided paired t-test of "now is worse than the baseline by more than ``tolerance``" for a property
+    whose value is the mean of per-sample values (Lipschitz and loss-sensitivity estimates, confidences).
+
+    ``better`` is "higher" or "lower"; ``worse`` counts the samples that moved the wrong way, ``mean_change``
+    is the mean of now − baseline. Identical values give p = 1.
+
+    >>> r = paired_mean_test([0.1, 0.2, 0.3, 0.4] * 5, [0.2, 0.3, 0.4, 0.6] * 5, better="lower")
+    >>> r["worse"], round(r["mean_change"], 3), r["p_value"] < 1e-6
+    (20, 0.125, True)
+    >>> paired_mean_test([0.1, 0.2], [0.1, 0.2], better="lower")["p_value"]
+    1.0
+    """
+    if len(base) != len(now):
+        raise ValueError(f"expected values of the same samples but got {len(base)} and {len(now)}")
+    sign = 1.0 if better == "lower" else -1.0  # worse = a rise for a ceiling, a fall for a floor
+    diffs = [sign * (b - a) for a, b in zip(base, now, strict=True)]
+    worse = sum(1 for d in diffs if d > 0)
+    mean_change = sum(b - a for a, b in zip(base, now, strict=True)) / max(1, len(base))
+    shifted = [d - tolerance for d in diffs]
+    if len(shifted) < 2 or max(shifted) == min(shifted):
+        p = 1.0 if not shifted or shifted[0] <= 0 else 0.0
+    else:
+        from scipy.stats import ttest_1samp
+
+        p = float(ttest_1samp(shifted, 0.0, alternative="greater").pvalue)
+    return {"worse": worse, "n": len(base), "mean_change": mean_change, "p_value": p}
 
 
 def mcnemar(base: list[int], now: list[int], *, tolerance: float = 0.0) -> dict[str, Any]:
@@ -184,6 +219,17 @@ def compare(entry: dict[str, Any] | None, rec: dict[str, Any], *, rec_id: str, t
         text = (f"{m.get('name', prop)} {_fmt(value)} now vs {_fmt(base_value)} in the baseline on the same "
                 f"{test['n']} samples: {test['lost']} lost, {test['gained']} gained (one-sided exact McNemar "
                 f"p={test['p_value']:.3g}, alpha {alpha:g}{tol})")
+    elif ("per_sample" in entry and details.get("per_sample_statistic") == "mean"
+          and len(details.get("per_sample", ())) == len(entry["per_sample"])
+          and _BETTER.get(entry.get("comparison") or "") in ("higher", "lower")):
+        better = _BETTER[entry["comparison"]]
+        test = paired_mean_test(entry["per_sample"], details["per_sample"], better=better, tolerance=tolerance)
+        out.update(method="paired t-test", **test)
+        regressed = test["p_value"] < alpha
+        tol = f", tolerance {tolerance:g}" if tolerance else ""
+        text = (f"{m.get('name', prop)} {_fmt(value)} now vs {_fmt(base_value)} in the baseline on the same "
+                f"{test['n']} samples: {test['worse']} {'rose' if better == 'lower' else 'fell'}, mean change "
+                f"{test['mean_change']:+.4g} (one-sided paired t-test p={test['p_value']:.3g}, alpha {alpha:g}{tol})")
     else:
         better = _BETTER.get(entry.get("comparison") or rec.get("comparison") or ">=", "higher")
         lo, hi = entry["low"] - tolerance, entry["high"] + tolerance

@@ -668,11 +668,14 @@ def markdown_summary(config: pytest.Config, records: list[dict[str, Any]]) -> st
     return "\n".join(lines) + "\n"
 
 
+_BULKY = ("sample_ids", "outcomes", "per_sample", "examples", "ray")  # per-sample lists and plot data
+
+
 def junit_json(rec: dict[str, Any]) -> str:
     """A record as compact JSON for JUnit XML properties, without the per-sample lists and plot data (in the report
     and the baseline)."""
     m = rec.get("measurement") or {}
-    details = {k: v for k, v in m.get("details", {}).items() if k not in ("sample_ids", "outcomes", "examples", "ray")}
+    details = {k: v for k, v in m.get("details", {}).items() if k not in _BULKY}
     slim = {**rec, "measurement": {**m, "details": details}} if m else rec
     return json.dumps(slim, ensure_ascii=False, separators=(",", ":"), default=repr)
 

@@ -522,6 +522,8 @@ class RobustSession:
         allow = diagnostics.check_allow(s.pop("allow"))
         budget = self._budget(max_seconds, max_samples)
         limit = None
+        if self.baseline is not None or self.saving_baseline:
+            sequential = False  # every non-example: the baseline's per-sample values pair with this run's
         if budget is not None:
             sequential = True
             limit = functools.partial(budget.stopper(None), 0.0)

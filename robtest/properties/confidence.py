@@ -197,6 +197,8 @@ def non_example_confidence(
     else:
         value = float(v.mean())
         low, high = bootstrap_ci(v.numpy(), np.mean, confidence=confidence, seed=seed)
+    if statistic == "mean":  # non-example i starts from the same seeded draw in every run: a baseline pairs them
+        details.update(per_sample=[round(float(a), 7) for a in v], per_sample_statistic="mean")
     what = (f"on fooling images ({steps} steps of {step_size:g} from N(0.5, {std:g}²))" if source == "fooling"
             else f"on {source} {'images' if source == 'constant' else 'noise'}")
     return Measurement(name=f"{statistic} confidence" if statistic == "max" else "confidence", value=value, low=low,

@@ -56,7 +56,9 @@ def _mean_measurement(name: str, v: np.ndarray, confidence: float, seed: int, co
                       details: dict[str, Any]) -> Measurement:
     low, high = bootstrap_ci(v, np.mean, confidence=confidence, seed=seed)
     return Measurement(name, float(v.mean()), low, high, n=int(v.size), confidence=confidence, context=context,
-                       details={"max": float(v.max()), **details})
+                       details={"max": float(v.max()), **details,
+                                # per sample, in the seeded subset's data order: a baseline pairs them
+                                "per_sample": [round(float(a), 7) for a in v], "per_sample_statistic": "mean"})
 
 
 def loss_sensitivity(model: torch.nn.Module, data: object, *, bounds: tuple[float, float] = (0.0, 1.0),

@@ -190,3 +190,40 @@ def test_other_properties_compare_with_the_baseline_interval(models: pytest.Pyte
                                  "vs 0.25* (CI 0.19*–0.31*) in the baseline; above the baseline's upper bound 0.31*"])
     b = _records(models)["test_gate.py::test_offset::offset_invariance"]["baseline"]
     assert b["status"] == "regression" and b["value"] > b["bound"][1]
+
+
+def test_per_sample_means_are_compared_with_a_paired_test(models: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    # The loss sensitivity is a mean over the same seeded samples in both runs: the trained weights against their
+    # own baseline pair every sample with no change; the noisy weights move the per-sample values up.
+    models.makepyfile(test_gate=textwrap.dedent(
+        """
+        import pytest
+
+        @pytest.mark.lipschitz(max=1000.0, estimate="sensitivity", samples=100)
+        def test_sensitivity():
+            pass
+        """))
+    monkeypatch.setenv("ROBTEST_MODEL", "strong")
+    models.runpytest("--robust", "-p", "no:cacheprovider", "--robust-save-baseline=base.json").assert_outcomes(passed=1)
+    base = json.loads((models.path / "base.json").read_text(encoding="utf-8"))
+    entry = base["records"]["test_gate.py::test_sensitivity::lipschitz"]
+    assert len(entry["per_sample"]) == 100 and abs(sum(entry["per_sample"]) / 100 - entry["value"]) < 1e-6
+    models.runpytest("--robust", "-p", "no:cacheprovider", "--robust-baseline=base.json",
+                     "--robust-report=out.json").assert_outcomes(passed=1)
+    b = _records(models)["test_gate.py::test_sensitivity::lipschitz"]["baseline"]
+    assert b["method"] == "paired t-test" and b["status"] == "ok"
+    assert b["worse"] == 0 and b["mean_change"] == 0 and b["p_value"] == 1.0
+    monkeypatch.setenv("ROBTEST_MODEL", "noisy")
+    result = models.runpytest("--robust", "-p", "no:cacheprovider", "--robust-baseline=base.json",
+                              "--robust-report=out.json")
+    b = _records(models)["test_gate.py::test_sensitivity::lipschitz"]["baseline"]
+    assert b["method"] == "paired t-test" and b["n"] == 100
+    # the noisy weights' loss is far more sensitive (0.711 -> 1.943 here): 85 of the 100 samples rose
+    assert b["status"] == "regression" and b["worse"] > 70 and b["mean_change"] > 0.5 and b["p_value"] < 1e-3
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*regression of test_gate.py::test_sensitivity::lipschitz: loss sensitivity * now vs "
+                                 "* in the baseline on the same 100 samples: * rose, mean change +* (one-sided "
+                                 "paired t-test p=*, alpha 0.05)*"])
+    # a margin above the change lets it through
+    models.runpytest("--robust", "-p", "no:cacheprovider", "--robust-baseline=base.json",
+                     "--robust-baseline-tolerance=0.9").assert_outcomes(passed=1)
