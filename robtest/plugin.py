@@ -202,6 +202,7 @@ THREADS = pytest.StashKey[Any]()
 BASELINE = pytest.StashKey[Any]()
 INDEX = pytest.StashKey[int]()
 STARTED = pytest.StashKey[float]()
+FIXTURES = pytest.StashKey[list[str]]()  # the shared fixtures computing now, innermost last
 
 #: Options that take a path (a file robtest writes or reads); not in the ini file.
 _PATH_OPTIONS = (
@@ -370,6 +371,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def _fixture_id(config: pytest.Config) -> str | None:
+    """``where it is defined::name`` of the shared (not function-scoped) fixture computing now, if any."""
+    stack = config.stash.get(FIXTURES, None)
+    return stack[-1] if stack else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    if fixturedef.scope == "function":
+        return (yield)
+    stack = request.config.stash.setdefault(FIXTURES, [])
+    stack.append(f"{fixturedef.baseid or '<conftest>'}::{fixturedef.argname}")
+    try:
+        return (yield)
+    finally:
+        stack.pop()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     item.config.stash[CURRENT] = item
@@ -483,17 +502,25 @@ def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) 
     s = config.stash[SETTINGS]
 
     def record_id(prop: str) -> str | None:
-        """node id :: property, with #2, #3... for the second and later records of one property in a test."""
+        """node id :: property, with #2, #3... for the second and later records of one property in a test; for
+        a record made while a shared fixture computes, the fixture's id instead of the test's (whichever test
+        first asks for the fixture, serial or on an xdist worker, the record keeps its id)."""
         item = config.stash.get(CURRENT, None)
         if item is None:
             return None
-        k = sum(1 for key, r in item.user_properties if key == "robtest" and r.get("property") == prop)
-        return f"{item.nodeid}::{prop}" + (f"#{k + 1}" if k else "")
+        fixture = _fixture_id(config)
+        owner = fixture or item.nodeid
+        k = sum(1 for key, r in item.user_properties
+                if key == "robtest" and r.get("property") == prop and r.get("id", "").startswith(owner + "::"))
+        return f"{owner}::{prop}" + (f"#{k + 1}" if k else "")
 
     def record(rec: dict[str, Any]) -> None:
         item = config.stash.get(CURRENT, None)
         if item is not None:
+            fixture = _fixture_id(config)
             rec = {"id": record_id(rec["property"]), "order": item.stash.get(INDEX, None), **rec}
+            if fixture:
+                rec["fixture"] = fixture
             item.user_properties.append(("robtest", rec))
 
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
@@ -586,7 +613,14 @@ class _Summary:
                     has_threshold = isinstance(rec.get("threshold"), str) and rec["threshold"]
                     verdict = ("suspect" if rec["measurement"].get("suspect") else
                                outcome if has_threshold else "no threshold")
-                self.records.append({"test": report.nodeid, **rec, "verdict": verdict, "outcome": report.outcome,
+                if rec.get("fixture"):
+                    # a shared fixture's record: once, whichever test (or xdist worker) computed it
+                    if any(r.get("id") == rec.get("id") for r in self.records):
+                        continue
+                    test = f"{rec['fixture']} (fixture, first used by {report.nodeid})"
+                else:
+                    test = report.nodeid
+                self.records.append({"test": test, **rec, "verdict": verdict, "outcome": report.outcome,
                                      "seq": len(self.records)})
 
     def ordered(self) -> list[dict[str, Any]]:

@@ -97,3 +97,32 @@ def test_header_line(project: pytest.Pytester):
     result = project.runpytest("--robust", "-p", "no:cacheprovider", "--robust-device=cpu", "--robust-seed=3")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["robtest: rule point, confidence 0.95, seed 3, device cpu, data digits"])
+
+
+def test_a_shared_fixture_records_once_under_its_own_id(project: pytest.Pytester):
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def shared(robust):
+            return robust.accuracy(attack="fgsm", eps=0.05)
+
+        def test_one(shared):
+            assert shared.n == 60
+
+        def test_two(shared):
+            assert shared.n == 60
+
+        def test_own(robust):
+            robust.accuracy(attack=None)
+        """
+    )
+    for args in ((), ("-n", "2")):
+        result = project.runpytest_subprocess("--robust", "-p", "no:cacheprovider", "--robust-report=r.json", *args)
+        result.assert_outcomes(passed=3)
+        records = json.loads((project.path / "r.json").read_text(encoding="utf-8"))["records"]
+        name = "test_a_shared_fixture_records_once_under_its_own_id.py"
+        assert [r["id"] for r in records] == [f"{name}::shared::accuracy", f"{name}::test_own::accuracy"]
+        assert records[0]["fixture"] == f"{name}::shared"
+        assert records[0]["test"].startswith(f"{name}::shared (fixture, first used by {name}::test_")
