@@ -19,8 +19,8 @@ from robtest.zoo.models import (
     softmax_regression,
     spheres_mlp,
 )
-from robtest.zoo.probes import confidence, fooling_images, logit_gaps
-from robtest.zoo.train import train_classifier
+from robtest.zoo.probes import confidence, fooling_images, logit_gaps, switched_off_filters
+from robtest.zoo.train import first_and_last_layers, train_classifier
 
 __all__ = [
     "BoundedReLU",
@@ -30,6 +30,7 @@ __all__ = [
     "RBFNetwork",
     "cached_model",
     "confidence",
+    "first_and_last_layers",
     "fooling_images",
     "galloway_cnn",
     "logit_gaps",
@@ -39,5 +40,6 @@ __all__ = [
     "small_cnn",
     "softmax_regression",
     "spheres_mlp",
+    "switched_off_filters",
     "train_classifier",
 ]

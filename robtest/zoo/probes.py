@@ -1,7 +1,8 @@
 """Measurements the papers make on a model that are not robustness properties of their own.
 
 Logit gaps (Cubuk et al.'s Δ1j), the one-step and iterated fooling-image ascents (Goodfellow et al.'s G8,
-Galloway et al.'s W2) and the confidence a model gives. All run the model in eval mode and restore its mode.
+Galloway et al.'s W2) and the confidence a model gives: these run the model in eval mode and restore its mode.
+:func:`switched_off_filters` (Galloway et al.'s W4) reads a layer's weights only.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from torch import nn
 
 from robtest.models import eval_mode
 
-__all__ = ["confidence", "fooling_images", "logit_gaps"]
+__all__ = ["confidence", "fooling_images", "logit_gaps", "switched_off_filters"]
 
 
 def confidence(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -56,3 +57,28 @@ def fooling_images(model: nn.Module, start: torch.Tensor, targets: torch.Tensor,
             (g,) = torch.autograd.grad(F.cross_entropy(model(x), targets, reduction="sum"), x)
             x = (x.detach() - step_size * g.sign()).clamp(lo, hi)
     return x.detach()
+
+
+def switched_off_filters(layer: nn.Module | torch.Tensor, *, rel_norm: float = 0.1) -> torch.Tensor:
+    """Which filters of a layer weight decay has switched off (Galloway et al. 2018, W4: "dropping the majority
+    of filters entirely"): filter ``i`` is off when ``‖W_i‖₂ < rel_norm · max_j ‖W_j‖₂``.
+
+    ``W_i`` is output channel ``i`` of the weight (a conv layer's kernel ``W[i]`` over its input channels and
+    taps, a linear layer's row); the bias is not part of it. ``layer`` is the module or its weight tensor
+    (out_channels, ...). Returns a bool tensor (out_channels,); ``.float().mean()`` is the fraction switched off.
+    The norm is relative to the layer's largest filter, so a layer decayed evenly switches nothing off.
+
+    >>> import torch
+    >>> w = torch.tensor([[3.0, 4.0], [0.3, 0.0], [0.6, 0.0]])  # filter norms 5, 0.3, 0.6
+    >>> switched_off_filters(w).tolist()
+    [False, True, False]
+    """
+    if not 0 < rel_norm < 1:
+        raise ValueError(f"rel_norm: expected a fraction of the largest filter's norm in (0, 1) but got {rel_norm!r}")
+    w = layer if isinstance(layer, torch.Tensor) else getattr(layer, "weight", None)
+    if not isinstance(w, torch.Tensor) or w.dim() < 2:
+        shape = None if w is None else tuple(w.shape)
+        raise ValueError(f"layer: expected a layer with a weight of shape (out_channels, ...) but got "
+                         f"{type(layer).__name__} with weight shape {shape}")
+    norms = w.detach().flatten(1).norm(dim=1)
+    return norms < rel_norm * norms.max()

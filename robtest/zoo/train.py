@@ -8,7 +8,9 @@ One function, :func:`train_classifier`, covers plain training and the recipes th
   2.5·ε/steps), ``adv_weight`` 1 by default;
 - ``eps_ramp``: ε grows linearly over the first ``eps_ramp`` epochs (PGD training at large ε stays at chance
   without it);
-- ``weight_decay``: L2 penalty ``weight_decay/2 · ‖θ‖²`` (through the optimiser);
+- ``weight_decay``: L2 penalty ``weight_decay/2 · ‖θ‖²`` (through the optimiser), on every parameter, or with
+  ``weight_decay_on`` only on the parameters of the named submodules (names as in ``model.named_modules()``;
+  Galloway et al. 2018 decay the first and last layers of the Table 2 CNN, see :func:`first_and_last_layers`);
 - ``noise="sign"`` / ``noise="uniform"``: Goodfellow et al. 2015's control (G4): the adversarial term's
   example is ``x`` plus random ``±noise_eps`` per pixel, or ``U(−noise_eps, noise_eps)``, instead of the FGSM
   step (``adv_weight`` 0.5 by default, as for FGSM training);
@@ -28,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["train_classifier", "flush_denormal_enabled", "ADVERSARIAL", "LOSSES", "NOISES", "OPTIMIZERS"]
+__all__ = ["train_classifier", "first_and_last_layers", "flush_denormal_enabled", "ADVERSARIAL", "LOSSES", "NOISES",
+           "OPTIMIZERS"]
 
 ADVERSARIAL = (None, "fgsm", "pgd")
 NOISES = (None, "sign", "uniform")
@@ -39,6 +42,34 @@ OPTIMIZERS = ("adam", "sgd")
 def flush_denormal_enabled() -> bool:
     """Whether denormal floats are flushed to zero now (torch has no getter: a denormal product tells)."""
     return bool((torch.tensor([1e-38]) * 0.01).item() == 0)
+
+
+def first_and_last_layers(model: nn.Module) -> tuple[str, str]:
+    """Names of the first and the last submodule that hold parameters of their own, for ``weight_decay_on``.
+
+    >>> from robtest.zoo import galloway_cnn
+    >>> first_and_last_layers(galloway_cnn(n_f=4))
+    ('1', '8')
+    """
+    names = [n for n, m in model.named_modules() if n and any(True for _ in m.parameters(recurse=False))]
+    if not names:
+        raise ValueError(f"model: expected a module with parameters but got {type(model).__name__} without any")
+    return names[0], names[-1]
+
+
+def _param_groups(model: nn.Module, weight_decay: float, on: tuple[str, ...] | None) -> list[dict]:
+    if on is None:
+        return [{"params": list(model.parameters()), "weight_decay": weight_decay}]
+    modules = dict(model.named_modules())
+    unknown = [n for n in on if n not in modules]
+    if unknown or not on:
+        known = [n for n in modules if n]
+        raise ValueError(f"weight_decay_on: expected names of submodules among {known} but got {on!r}")
+    decayed = {id(p) for n in on for p in modules[n].parameters()}
+    params = list(model.parameters())
+    groups = [{"params": [p for p in params if id(p) in decayed], "weight_decay": weight_decay},
+              {"params": [p for p in params if id(p) not in decayed], "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, kind: str, label_smoothing: float, entropy_penalty: float
@@ -76,8 +107,9 @@ def _adversarial_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, ho
 
 
 def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int = 30, lr: float = 1e-3,
-                     batch_size: int = 64, weight_decay: float = 0.0, seed: int = 0, optimizer: str = "adam",
-                     momentum: float = 0.9, loss: str = "ce", adversarial: str | None = None, eps: float = 0.0,
+                     batch_size: int = 64, weight_decay: float = 0.0, weight_decay_on: tuple[str, ...] | None = None,
+                     seed: int = 0, optimizer: str = "adam", momentum: float = 0.9, loss: str = "ce",
+                     adversarial: str | None = None, eps: float = 0.0,
                      eps_ramp: int = 0, adv_weight: float | None = None, pgd_steps: int = 7,
                      noise: str | None = None, noise_eps: float = 0.0,
                      noise_sigma: float = 0.0, noise_copies: int = 0, entropy_penalty: float = 0.0,
@@ -117,6 +149,9 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
         raise ValueError(f"eps: expected a radius > 0 for adversarial={adversarial!r} but got {eps!r}")
     if noise_copies and not noise_sigma > 0:
         raise ValueError(f"noise_sigma: expected > 0 with noise_copies={noise_copies} but got {noise_sigma!r}")
+    if weight_decay_on is not None:
+        weight_decay_on = (weight_decay_on,) if isinstance(weight_decay_on, str) else tuple(weight_decay_on)
+    groups = _param_groups(model, weight_decay, weight_decay_on)
     w_adv = (0.5 if adversarial == "fgsm" or noise else 1.0) if adv_weight is None else float(adv_weight)
     lo, hi = bounds
     prev_denormal = flush_denormal_enabled()
@@ -131,9 +166,8 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
                         m.reset_parameters()
                 if hasattr(model, "init_centres"):
                     model.init_centres(x, y)
-            params = model.parameters()
-            opt = (torch.optim.Adam(params, lr=lr, weight_decay=weight_decay) if optimizer == "adam"
-                   else torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay))
+            opt = (torch.optim.Adam(groups, lr=lr) if optimizer == "adam"
+                   else torch.optim.SGD(groups, lr=lr, momentum=momentum))
             g = torch.Generator().manual_seed(seed)
             model.train()
             n = x.shape[0]
