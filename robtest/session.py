@@ -464,7 +464,9 @@ class RobustSession:
             low, high = check.interval(m.details["correct"], m.n)
             details = check.details(m.n)
             context = m.context
-            if details["stopped_early"]:  # say why n is smaller than the data
+            if budget is not None and budget.ran_out(m.n, n_total):
+                context += f" ({budget.ran_out(m.n, n_total)}: stopped after {m.n} of {n_total} samples)"
+            elif details["stopped_early"]:  # say why n is smaller than the data
                 context += f" (sequential: settled after {m.n} of {details['samples_planned']} samples)"
             m = dataclasses.replace(m, low=low, high=high, context=context, details={**m.details, **details})
         if budget is not None:
