@@ -17,7 +17,9 @@ def trained_mlp():
     from robtest.zoo import mlp, train_classifier
 
     x, y = digits_tensors("train")
-    model = train_classifier(mlp(hidden=(64,)), x, y, epochs=15, lr=3e-3, seed=0)
+    # reinit: the initial weights from the seed, not from the global RNG (whose state depends on which tests ran
+    # first in this process: the margin-vs-CE test failed by one point under one xdist distribution)
+    model = train_classifier(mlp(hidden=(64,)), x, y, epochs=15, lr=3e-3, seed=0, reinit=True)
     return model, digits_tensors("test")
 
 
