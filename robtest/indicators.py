@@ -105,8 +105,11 @@ def _still_correct(model: Callable, x: torch.Tensor, y: torch.Tensor, chunk: int
 def _chunked(fn: Callable[..., torch.Tensor], model: Callable, x: torch.Tensor, y: torch.Tensor, chunk: int,
              **kw: Any) -> torch.Tensor:
     """Run an attack in chunks no larger than the evaluation found to fit in memory, its diagnostics isolated."""
+    gen = kw.pop("generator", None)
     with isolated():
-        return torch.cat([fn(model, x[i:i + chunk], y[i:i + chunk], **kw) for i in range(0, x.shape[0], chunk)])
+        # a per-sample stream (robtest.rng.SampleRNG) is cut with the chunk; a torch.Generator goes on as it is
+        return torch.cat([fn(model, x[i:i + chunk], y[i:i + chunk], generator=gen.rows(slice(i, i + chunk))
+                             if hasattr(gen, "rows") else gen, **kw) for i in range(0, x.shape[0], chunk)])
 
 
 def _enough(k: int, m: int) -> bool:
@@ -132,10 +135,11 @@ def check_attack(model: Callable[[torch.Tensor], torch.Tensor], attack_model: Ca
     chunk = chunk or m
     norm = get_norm(options.get("norm", "linf"))
     lo, hi = bounds
-    kw = {"bounds": bounds, "generator": generator}
+    kw = {"bounds": bounds}
+    fork = generator.fork if hasattr(generator, "fork") else (lambda _: generator)  # one stream per check
 
     # A smaller ball lies inside the larger: whatever fools a point at ε/2 fools it at ε.
-    half = _chunked(spec.fn, attack_model, x, y, chunk, eps=eps / 2, **kw, **options)
+    half = _chunked(spec.fn, attack_model, x, y, chunk, eps=eps / 2, generator=fork(1), **kw, **options)
     k = int((~_still_correct(model, half, y, chunk)).sum())
     if _enough(k, m):
         report("eps_not_monotone", f"{k} of {m} points left robust at ε={eps:g} were fooled at ε={eps / 2:g}",
@@ -145,7 +149,8 @@ def check_attack(model: Callable[[torch.Tensor], torch.Tensor], attack_model: Ca
     pgd = get_attack("pgd").fn
     full = (hi - lo) * (1.0 if norm.name == "linf" else math.sqrt(x[0].numel()))
     classes = _logits_width(model, x)
-    wide = _chunked(pgd, attack_model, x, y, chunk, eps=full, norm=norm.name, steps=10, loss="margin", **kw)
+    wide = _chunked(pgd, attack_model, x, y, chunk, eps=full, norm=norm.name, steps=10, loss="margin",
+                    generator=fork(2), **kw)
     left = int(_still_correct(model, wide, y, chunk).sum())
     chance = max(0.2, 2.0 / max(classes, 1))
     if left > chance * m and left >= 2:
@@ -163,7 +168,7 @@ def check_attack(model: Callable[[torch.Tensor], torch.Tensor], attack_model: Ca
     strong["steps"] = 2 * int(options.get("steps", _default(spec, "steps")))
     if "restarts" in opts:
         strong["restarts"] = int(options.get("restarts", _default(spec, "restarts"))) + 1
-    out = _chunked(spec.fn, attack_model, xs, ys, chunk, eps=eps, **kw, **strong)
+    out = _chunked(spec.fn, attack_model, xs, ys, chunk, eps=eps, generator=fork(3), **kw, **strong)
     k = int((~_still_correct(model, out, ys, chunk)).sum())
     if _enough(k, few):
         report("incomplete_optimization", f"{strong['steps']} steps" + (f" × {strong['restarts']} restarts" if
@@ -171,7 +176,7 @@ def check_attack(model: Callable[[torch.Tensor], torch.Tensor], attack_model: Ca
                stacklevel=4, fooled=k, of=few)
     if "square" in available_attacks():
         sq = _chunked(get_attack("square").fn, attack_model, xs, ys, chunk, eps=eps, norm=norm.name,
-                      queries=SQUARE_QUERIES, **kw)
+                      queries=SQUARE_QUERIES, generator=fork(4), **kw)
         k = int((~_still_correct(model, sq, ys, chunk)).sum())
         if _enough(k, few):
             report("gradient_free_wins", f"Square ({SQUARE_QUERIES} queries) fooled {k} of {few} points the "

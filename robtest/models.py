@@ -112,7 +112,12 @@ def resolve_device(spec: str | torch.device | None) -> torch.device:
         return spec
     s = (spec or "auto").strip().lower()
     if s == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        s = "cuda" if torch.cuda.is_available() else "cpu"
+    if s == "cuda" and torch.cuda.is_available():
+        from robtest import distributed
+
+        if distributed.active():  # under torchrun each rank takes its own GPU: cuda:LOCAL_RANK
+            return torch.device("cuda", distributed.local_device_index() % torch.cuda.device_count())
     if s == "cpu":
         return torch.device("cpu")
     if s == "cuda" or s.startswith("cuda:"):

@@ -363,7 +363,7 @@ class RobustSession:
 
             n_total = num_samples(self.data, s["samples"])
             if n_total:
-                check = SequentialCheck(n_total=n_total, batch_size=s["batch_size"], threshold=float(floor),
+                check = SequentialCheck(n_total=n_total, threshold=float(floor),
                                         comparison=">=", confidence=s["confidence"], kind="proportion")
         with self._evaluation(s["seed"]) as found:
             m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds,

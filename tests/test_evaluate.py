@@ -197,3 +197,46 @@ def test_sample_ids_out_of_range_name_the_data_size():
 
     with pytest.raises(InvalidArgument, match=r"sample_ids: expected indices in \[0, 540\) .* got \[540\]"):
         evaluate_accuracy(nn.Flatten(), digits_tensors("test"), device="cpu", sample_ids=[0, 540])
+
+
+KNOB_ATTACKS = [
+    pytest.param("pgd", {"steps": 5, "restarts": 2}, id="pgd-random-start-restarts"),
+    pytest.param("pgd", {"steps": 5, "norm": "l2"}, id="pgd-l2"),
+    pytest.param("apgd", {"steps": 8, "restarts": 2}, id="apgd"),
+    pytest.param("square", {"queries": 40}, id="square"),
+    pytest.param("auto", {"steps": 8, "targets": 3, "queries": 40}, id="auto"),
+]
+
+
+@pytest.mark.parametrize(("attack", "options"), KNOB_ATTACKS)
+def test_batch_size_changes_no_per_sample_outcome(trained_mlp, attack, options):
+    """Random starts, restarts and Square's search are drawn per (seed, sample id): batches of 1, 37 and 256
+    give every sample the same outcome, and so the same value, interval, n and diagnostics."""
+    model, (x, y) = trained_mlp
+    eps = 0.5 if options.get("norm") == "l2" else 0.08
+    runs = [evaluate_accuracy(model, (x, y), attack=attack, eps=eps, samples=60, seed=4, device="cpu",
+                              batch_size=b, **options) for b in (1, 37, 256)]
+    first = runs[0]
+    assert 0 < first.details["correct"] < 60  # something was fooled and something was not
+    for m in runs[1:]:
+        assert m.details["outcomes"] == first.details["outcomes"]
+        assert m.details["sample_ids"] == first.details["sample_ids"]
+        assert (m.value, m.low, m.high, m.n) == (first.value, first.low, first.high, first.n)
+        assert m.details["data_fingerprint"] == first.details["data_fingerprint"]
+        assert [(d.indicator, d.evidence) for d in m.diagnostics] == \
+            [(d.indicator, d.evidence) for d in first.diagnostics]
+
+
+def test_sequential_looks_do_not_depend_on_the_batch_size(trained_mlp):
+    """Looks are planned in samples (64, 128, ...): the stop, n and interval are the same for any batch size."""
+    from robtest.properties.sequential import SequentialCheck
+
+    model, data = trained_mlp
+    got = []
+    for b in (1, 37, 256):
+        check = SequentialCheck(n_total=540, threshold=0.5, comparison=">=")
+        m = evaluate_accuracy(model, data, attack="fgsm", eps=0.05, device="cpu", batch_size=b, stop=check,
+                              checks=False)
+        got.append((m.n, m.details["correct"], check.interval(m.details["correct"], m.n), check.looks_taken))
+    assert got[0][0] in (64, 128, 256, 512, 540) and got[0][0] < 540  # stopped early, at a planned look
+    assert got[1] == got[0] == got[2]
