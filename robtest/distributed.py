@@ -26,7 +26,8 @@ from typing import Any
 
 from robtest.errors import DistributedError
 
-__all__ = ["world", "rank", "is_main", "active", "init", "exchange", "shard", "local_device_index", "barrier_gather"]
+__all__ = ["world", "rank", "is_main", "active", "init", "started", "exchange", "shard", "local_device_index",
+           "barrier_gather"]
 
 DEFAULT_TIMEOUT_S = 1800.0
 _GROUP: list[Any] = []  # the gloo group robtest's exchanges go through, created once per process
@@ -89,21 +90,32 @@ def init() -> Any:
     return _GROUP[0]
 
 
+def started() -> bool:
+    """Whether this process took part in robtest's exchanges (and its group is still in step)."""
+    return bool(_GROUP) and not _BROKEN
+
+
 def shard(ids: Sequence[int] | Any) -> Any:
     """This rank's share of ``ids``: every ``world``-th one from ``rank`` (strided, so every rank sees a fair
     sample of the seeded order)."""
     return ids[rank()::world()]
 
 
+_BROKEN: list[str] = []  # set once an exchange failed: the ranks are out of step and stay so
+
+
 def _gather(obj: Any) -> list[Any]:
     import torch.distributed as dist
 
+    if _BROKEN:
+        raise DistributedError(f"rank {rank()}: not evaluating, an earlier exchange failed ({_BROKEN[0]})")
     group = init()
     out: list[Any] = [None] * world()
     try:
         dist.all_gather_object(out, obj, group=group)
     except RuntimeError as err:  # a timeout, or a peer that went away
         first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+        _BROKEN.append(first)
         raise DistributedError(
             f"rank {rank()}: an exchange with the other ranks failed ({first}); another rank died, hung or ran "
             f"past ROBTEST_DIST_TIMEOUT={timeout_s():g}s; see that rank's output") from None
