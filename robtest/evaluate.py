@@ -123,6 +123,16 @@ class _Splitter:
 _PROBE_STREAM = 0x50524F42
 
 
+@contextlib.contextmanager
+def _channels_last(model: torch.nn.Module):
+    """The model's 4-d weights in channels-last memory for the evaluation, back to contiguous after."""
+    model.to(memory_format=torch.channels_last)
+    try:
+        yield model
+    finally:
+        model.to(memory_format=torch.contiguous_format)
+
+
 def _segments(n: int, stop: object, batch_size: int) -> list[int]:
     """Where the evaluation pauses to combine ranks and ask ``stop``: the planned looks of a sequential check
     (sample counts that do not depend on the batch size), every batch for any other ``stop``, else the end."""
@@ -186,6 +196,8 @@ def evaluate_accuracy(
     eot: int | None = None,
     checks: bool = True,
     sample_ids: list[int] | None = None,
+    precision: str = "fp32",
+    channels_last: bool = False,
     **options: Any,
 ) -> Measurement:
     """Accuracy of ``model`` on ``data`` under ``attack`` at radius ``eps`` (clean accuracy when attack is None).
@@ -215,6 +227,13 @@ def evaluate_accuracy(
     ``sample_ids`` evaluates exactly those samples (in that order) instead of the seeded order; ``samples`` and
     ``seed``'s subset are then ignored (a baseline comparison pairs the outcomes of the same samples).
 
+    GPU throughput options: ``precision="bf16"`` runs the attack's forward and backward passes under bf16
+    autocast and ``channels_last=True`` gives it channels-last image batches (the model's weights converted
+    for the evaluation and restored after); the separate prediction that counts a point robust stays in the
+    model's own precision, so these can only change which examples the attack finds. On the digits MLP the
+    bf16 attack raised the accuracy by 0.02 to 0.03 (``tests/test_evaluate.py`` allows 0.05); check your
+    model with both before gating on bf16.
+
     Returns a :class:`~robtest.Measurement` with a Wilson interval; ``details`` holds the clean accuracy, the
     visited ``sample_ids`` and their ``outcomes`` (1: still correct under the attack), and ``data_fingerprint``
     (sha256 of the ids and labels), so that two evaluations can be paired sample by sample.
@@ -232,7 +251,7 @@ def evaluate_accuracy(
     """
     from robtest import diagnostics
     from robtest.indicators import PROBE_POINTS, check_attack, probe_model
-    from robtest.models import EOT
+    from robtest.models import EOT, PRECISIONS, Fast
 
     spec = get_attack(attack) if attack is not None else None
     if spec is not None:
@@ -242,6 +261,8 @@ def evaluate_accuracy(
                               "name the attack (e.g. attack='pgd') or drop the options")
     if eot is not None and (isinstance(eot, bool) or not isinstance(eot, int) or eot < 1):
         raise InvalidArgument(f"eot: expected an integer >= 1 (draws per gradient) or None but got {eot!r}")
+    if precision not in PRECISIONS:
+        raise InvalidArgument(f"precision: expected one of {', '.join(PRECISIONS)} but got {precision!r}")
     lo, hi = check_bounds(bounds)
     dev = resolve_device(device)
     check_sizes(batch_size, samples)
@@ -275,6 +296,11 @@ def evaluate_accuracy(
         if randomized or eot is not None:
             draws = eot or 8
             attack_model, predict_model = EOT(model, draws=draws), EOT(model, draws=4 * draws)
+        eot_model = attack_model
+        if precision != "fp32" or channels_last:
+            if channels_last:
+                extra.enter_context(_channels_last(model))
+            attack_model = Fast(attack_model, precision=precision, channels_last=channels_last)
         run = functools.partial(_batch_counts, predict_model, attack_model, spec=spec, eps=eps, bounds=(lo, hi),
                                 options=options)
         start = 0
@@ -325,9 +351,10 @@ def evaluate_accuracy(
         high=high,
         n=seen,
         confidence=confidence,
-        context=describe_attack(attack, eps, options) + (" with EOT" if attack_model is not model else ""),
+        context=describe_attack(attack, eps, options) + (" with EOT" if eot_model is not model else "")
+        + (f" ({precision} attack)" if precision != "fp32" else ""),
         details={"correct": adv_ok, "clean_accuracy": clean_ok / seen, "attack": attack or "none",
-                 "eps": float(eps), "eot_draws": getattr(attack_model, "draws", 0), "sample_ids": ids_seen,
+                 "eps": float(eps), "eot_draws": getattr(eot_model, "draws", 0), "sample_ids": ids_seen,
                  "outcomes": outcomes, "data_fingerprint": digest.hexdigest()},
         diagnostics=found.items(),
     )
