@@ -119,6 +119,8 @@ class _Splitter:
             )
         return None
 
+_FINGERPRINT_BLOCK = 256
+
 #: The stream (see :class:`robtest.rng.SampleRNG.fork`) the indicator checks' attacks draw from.
 _PROBE_STREAM = 0x50524F42
 
@@ -340,9 +342,13 @@ def evaluate_accuracy(
             check_attack(predict_model, attack_model, spec, torch.cat([k[1] for k in kept]).to(dev),
                          torch.cat([k[2] for k in kept]).to(dev), eps=float(eps), bounds=(lo, hi), options=options,
                          generator=probe_rng, chunk=split.limit)
+    # ids and labels in blocks of 256, whatever the batch size: the fingerprint robtest wrote when batches were
+    # always hashed as they came, at the default batch size, so older baselines still match.
     digest = hashlib.sha256()
-    digest.update(torch.tensor(ids_seen, dtype=torch.int64).numpy().tobytes())
-    digest.update(torch.tensor(labels_seen, dtype=torch.int64).numpy().tobytes())
+    ids_t, labels_t = torch.tensor(ids_seen, dtype=torch.int64), torch.tensor(labels_seen, dtype=torch.int64)
+    for i in range(0, len(ids_seen), _FINGERPRINT_BLOCK):
+        digest.update(ids_t[i:i + _FINGERPRINT_BLOCK].numpy().tobytes())
+        digest.update(labels_t[i:i + _FINGERPRINT_BLOCK].numpy().tobytes())
     low, high = proportion_ci(adv_ok, seen, confidence=confidence)
     return Measurement(
         name="accuracy",
