@@ -15,6 +15,7 @@ __all__ = [
     "DatasetNotFoundError",
     "UnsafeCheckpointError",
     "AttackInvariantError",
+    "DistributedError",
     "RobustnessWarning",
     "EvaluationWarning",
     "ModelStateWarning",
@@ -28,6 +29,10 @@ class RobtestError(Exception):
 
 class InvalidArgument(RobtestError, ValueError):
     """An argument has the wrong type or value (eps < 0, unknown attack, unknown marker option...)."""
+
+
+class DistributedError(RobtestError, RuntimeError):
+    """Under torchrun, another rank failed or stopped answering during an exchange; the message names it."""
 
 
 class InputError(RobtestError, ValueError):

@@ -105,8 +105,36 @@ def _still_correct(model: Callable, x: torch.Tensor, y: torch.Tensor, chunk: int
 def _chunked(fn: Callable[..., torch.Tensor], model: Callable, x: torch.Tensor, y: torch.Tensor, chunk: int,
              **kw: Any) -> torch.Tensor:
     """Run an attack in chunks no larger than the evaluation found to fit in memory, its diagnostics isolated."""
+    gen = kw.pop("generator", None)
     with isolated():
-        return torch.cat([fn(model, x[i:i + chunk], y[i:i + chunk], **kw) for i in range(0, x.shape[0], chunk)])
+        # a per-sample stream (robtest.rng.SampleRNG) is cut with the chunk; a torch.Generator goes on as it is
+        return torch.cat([fn(model, x[i:i + chunk], y[i:i + chunk], generator=gen.rows(slice(i, i + chunk))
+                             if hasattr(gen, "rows") else gen, **kw) for i in range(0, x.shape[0], chunk)])
+
+
+def _correct_after(model: Callable, fn: Callable[..., torch.Tensor], attack_model: Callable, x: torch.Tensor,
+                   y: torch.Tensor, chunk: int, **kw: Any) -> torch.Tensor:
+    """Which points ``model`` still classifies correctly after ``fn`` attacked them (in chunks). Under torchrun
+    each rank attacks its share of the points (each drawing from its own stream) and the ranks exchange the
+    answers, so the check costs 1/world of its time and every rank reaches the same conclusion."""
+    from robtest import distributed
+
+    gen = kw.get("generator")
+    if not (distributed.active() and hasattr(gen, "rows")):
+        return _still_correct(model, _chunked(fn, attack_model, x, y, chunk, **kw), y, chunk)
+    share = torch.arange(x.shape[0], device=x.device)[distributed.rank()::distributed.world()]
+    ok: list[int] = []
+    error = None
+    try:
+        if share.numel():
+            xs, ys = x[share], y[share]
+            adv = _chunked(fn, attack_model, xs, ys, chunk, **{**kw, "generator": gen.rows(share)})
+            ok = _still_correct(model, adv, ys, chunk).to(torch.int8).tolist()
+    except Exception as err:
+        error = err
+    parts = distributed.exchange(ok, error=error, where="the indicator checks")
+    merged = [parts[j % len(parts)][j // len(parts)] for j in range(x.shape[0])]
+    return torch.tensor(merged, dtype=torch.bool, device=y.device)
 
 
 def _enough(k: int, m: int) -> bool:
@@ -132,11 +160,13 @@ def check_attack(model: Callable[[torch.Tensor], torch.Tensor], attack_model: Ca
     chunk = chunk or m
     norm = get_norm(options.get("norm", "linf"))
     lo, hi = bounds
-    kw = {"bounds": bounds, "generator": generator}
+    kw = {"bounds": bounds}
+    fork = generator.fork if hasattr(generator, "fork") else (lambda _: generator)  # one stream per check
 
     # A smaller ball lies inside the larger: whatever fools a point at ε/2 fools it at ε.
-    half = _chunked(spec.fn, attack_model, x, y, chunk, eps=eps / 2, **kw, **options)
-    k = int((~_still_correct(model, half, y, chunk)).sum())
+    half = _correct_after(model, spec.fn, attack_model, x, y, chunk, eps=eps / 2, generator=fork(1), **kw,
+                          **options)
+    k = int((~half).sum())
     if _enough(k, m):
         report("eps_not_monotone", f"{k} of {m} points left robust at ε={eps:g} were fooled at ε={eps / 2:g}",
                stacklevel=4, fooled=k, of=m)
@@ -145,8 +175,9 @@ def check_attack(model: Callable[[torch.Tensor], torch.Tensor], attack_model: Ca
     pgd = get_attack("pgd").fn
     full = (hi - lo) * (1.0 if norm.name == "linf" else math.sqrt(x[0].numel()))
     classes = _logits_width(model, x)
-    wide = _chunked(pgd, attack_model, x, y, chunk, eps=full, norm=norm.name, steps=10, loss="margin", **kw)
-    left = int(_still_correct(model, wide, y, chunk).sum())
+    wide = _correct_after(model, pgd, attack_model, x, y, chunk, eps=full, norm=norm.name, steps=10, loss="margin",
+                    generator=fork(2), **kw)
+    left = int(wide.sum())
     chance = max(0.2, 2.0 / max(classes, 1))
     if left > chance * m and left >= 2:
         report("unbounded_not_chance", f"PGD-10 with ε={full:g} (the whole box) left {left} of {m} points correct "
@@ -163,16 +194,16 @@ def check_attack(model: Callable[[torch.Tensor], torch.Tensor], attack_model: Ca
     strong["steps"] = 2 * int(options.get("steps", _default(spec, "steps")))
     if "restarts" in opts:
         strong["restarts"] = int(options.get("restarts", _default(spec, "restarts"))) + 1
-    out = _chunked(spec.fn, attack_model, xs, ys, chunk, eps=eps, **kw, **strong)
-    k = int((~_still_correct(model, out, ys, chunk)).sum())
+    out = _correct_after(model, spec.fn, attack_model, xs, ys, chunk, eps=eps, generator=fork(3), **kw, **strong)
+    k = int((~out).sum())
     if _enough(k, few):
         report("incomplete_optimization", f"{strong['steps']} steps" + (f" × {strong['restarts']} restarts" if
                "restarts" in strong else "") + f" fooled {k} of {few} points the evaluated attack left robust",
                stacklevel=4, fooled=k, of=few)
     if "square" in available_attacks():
-        sq = _chunked(get_attack("square").fn, attack_model, xs, ys, chunk, eps=eps, norm=norm.name,
-                      queries=SQUARE_QUERIES, **kw)
-        k = int((~_still_correct(model, sq, ys, chunk)).sum())
+        sq = _correct_after(model, get_attack("square").fn, attack_model, xs, ys, chunk, eps=eps, norm=norm.name,
+                      queries=SQUARE_QUERIES, generator=fork(4), **kw)
+        k = int((~sq).sum())
         if _enough(k, few):
             report("gradient_free_wins", f"Square ({SQUARE_QUERIES} queries) fooled {k} of {few} points the "
                    "gradient attack left robust", stacklevel=4, fooled=k, of=few)

@@ -12,7 +12,7 @@ from torch import nn
 
 from robtest.errors import InvalidArgument, ModelStateWarning
 
-__all__ = ["AsLogits", "BPDA", "EOT", "Normalized", "eval_mode", "on_device", "model_device"]
+__all__ = ["AsLogits", "BPDA", "EOT", "Fast", "Normalized", "eval_mode", "on_device", "model_device"]
 
 
 class Normalized(nn.Module):
@@ -112,7 +112,12 @@ def resolve_device(spec: str | torch.device | None) -> torch.device:
         return spec
     s = (spec or "auto").strip().lower()
     if s == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        s = "cuda" if torch.cuda.is_available() else "cpu"
+    if s == "cuda" and torch.cuda.is_available():
+        from robtest import distributed
+
+        if distributed.active():  # under torchrun each rank takes its own GPU: cuda:LOCAL_RANK
+            return torch.device("cuda", distributed.local_device_index() % torch.cuda.device_count())
     if s == "cpu":
         return torch.device("cpu")
     if s == "cuda" or s.startswith("cuda:"):
@@ -233,3 +238,32 @@ class EOT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logp = torch.stack([torch.log_softmax(self.model(x), dim=1) for _ in range(self.draws)])
         return torch.logsumexp(logp, dim=0) - math.log(self.draws)
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+class Fast(nn.Module):
+    """``model`` for an attack's forward and backward passes under bf16 autocast (``precision="bf16"``) and/or
+    with channels-last image batches (``channels_last``); the logits come back in fp32. The verdict's
+    separate prediction should use the plain model (as :func:`robtest.evaluate.evaluate_accuracy` does), so
+    that lower precision can only change which examples the attack finds, never how they are judged.
+
+    >>> m = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    >>> Fast(m, precision="bf16")(torch.rand(2, 1, 2, 2)).dtype
+    torch.float32
+    """
+
+    def __init__(self, model: nn.Module, *, precision: str = "fp32", channels_last: bool = False) -> None:
+        super().__init__()
+        if precision not in PRECISIONS:
+            raise InvalidArgument(f"precision: expected one of {', '.join(PRECISIONS)} but got {precision!r}")
+        self.model, self.precision, self.channels_last = model, precision, bool(channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if self.precision == "bf16":
+            with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
+                return self.model(x).float()
+        return self.model(x)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from robtest import distributed
 from robtest._markers import PROPERTIES, marker_errors
 
 SKIP_REASON = "robustness test: run with pytest --robust (or robust = true in the ini file)"
@@ -290,6 +291,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     config.stash[STARTED] = time.time()
     _check_paths(config, settings)
+    _check_distributed(config, settings)
     config.pluginmanager.register(_Summary(config), "robtest-summary")
     if settings.enabled:
         # A broken evaluation does not pass because its measurement carries the diagnostics into the verdict
@@ -302,6 +304,19 @@ def pytest_configure(config: pytest.Config) -> None:
         given_budget = config.getoption("robust_budget") is not None or config.getini("robust_budget") not in (None, "")
         config.stash[HYPOTHESIS_PROFILE] = configure_hypothesis(settings.budget if given_budget else None)
         _share_cpu_threads(config)
+
+
+def _check_distributed(config: pytest.Config, s: Settings) -> None:
+    """Under torchrun every rank is one pytest process sharding each property's samples with the others; xdist
+    workers inside a rank would each need their own process group, so the two do not nest."""
+    if not (s.enabled and distributed.active()):
+        return
+    workers = getattr(config.option, "numprocesses", None)
+    if workers or hasattr(config, "workerinput"):
+        raise pytest.UsageError(
+            f"--robust under torchrun (WORLD_SIZE={distributed.world()}): expected one pytest process per rank but "
+            f"got pytest-xdist workers (-n {workers}); drop -n (or pass -p no:xdist) when launching with torchrun, "
+            "or run xdist without torchrun (see the README's 'Distributed' section)")
 
 
 def _share_cpu_threads(config: pytest.Config) -> None:
@@ -323,6 +338,13 @@ def _share_cpu_threads(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if distributed.started():
+        # torchrun stops every rank as soon as one exits with an error: the others wait here until rank 0 has
+        # printed the summary and written its files.
+        try:
+            distributed.barrier_gather(None)
+        except Exception:  # noqa: BLE001 - a rank already gone: nothing left to wait for
+            pass
     if config.stash.get(THREADS, None) is not None:
         sys.modules["torch"].set_num_threads(config.stash[THREADS])
     previous = config.stash.get(HYPOTHESIS_PROFILE, None)
@@ -342,6 +364,9 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
         device = f"auto ({resolve_device('auto')})"
     lines = [header_line(s, device)]
+    if distributed.active():
+        lines.append(f"robtest: rank {distributed.rank()} of {distributed.world()} (torchrun): each property's "
+                     "samples are sharded over the ranks; rank 0 prints the summary and writes the files")
     if s.baseline:
         lines.append(f"robtest: comparing with the baseline {s.baseline} (tolerance {s.baseline_tolerance:g}, "
                      f"alpha {s.baseline_alpha:g})")
@@ -531,7 +556,8 @@ def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) 
         device = spread_device(device, int(worker[2:]))
     with RobustSession(robust_model, robust_data, device=device, samples=s.samples, seed=s.seed,
                        batch_size=s.batch_size, confidence=s.confidence, rule=s.rule, recorder=record) as session:
-        session.artifacts_dir = str(config.rootpath / s.artifacts)  # an absolute path stays as it is
+        # an absolute path stays as it is; under torchrun rank 0 alone writes files
+        session.artifacts_dir = str(config.rootpath / s.artifacts) if distributed.is_main() else None
         session.budget = s.budget
         session.max_seconds = s.max_seconds
         session.progress_sink, session.progress_live = _progress_sink(config)
@@ -590,11 +616,14 @@ class _Summary:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.records: list[dict[str, Any]] = []
+        self.failed_tests: set[str] = set()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
             self._collect(report)
+        if report.failed:
+            self.failed_tests.add(report.nodeid)
         on_worker = hasattr(self.config, "workerinput")  # a worker's reports go to the controller as they are
         if not on_worker and any(key == "robtest" and isinstance(rec, dict) for key, rec in report.user_properties):
             # Reporters after this one (JUnit XML writes str(value)) get each record as JSON, not a Python
@@ -632,9 +661,38 @@ class _Summary:
 
         return [{k: v for k, v in r.items() if k != "seq"} for r in sorted(self.records, key=key)]
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if hasattr(self.config, "workerinput"):
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Under torchrun the ranks say how their runs went: rank 0 names the tests that failed elsewhere, and
+        fails the run if any did (or if a rank does not answer)."""
+        if not (self.config.stash[SETTINGS].enabled and distributed.active()):
             return
+        failed = [r["test"] for r in self.records if r["outcome"] == "failed"]
+        mine = {"failed": sorted(set(failed) | self.failed_tests), "exitstatus": int(exitstatus)}
+        self.elsewhere: list[str] = []
+        try:
+            ranks = distributed.barrier_gather(mine)
+        except Exception as err:  # noqa: BLE001 - a rank that died: say so, and fail the run
+            self.elsewhere = [f"robtest: rank {distributed.rank()} could not hear from the other ranks: {err}"]
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            return
+        for r, got in enumerate(ranks):
+            if r == distributed.rank():
+                continue
+            extra = [t for t in got["failed"] if t not in mine["failed"]]
+            if extra:
+                self.elsewhere.append(f"robtest: rank {r} failed {len(extra)} test(s) that passed here: "
+                                      + ", ".join(extra))
+            if (got["exitstatus"] not in (0, 5) or extra) and session.exitstatus in (0, 5):
+                if not extra:
+                    self.elsewhere.append(f"robtest: rank {r} ended with exit status {got['exitstatus']}")
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if hasattr(self.config, "workerinput") or not distributed.is_main():
+            return  # a worker's or another rank's records are rank 0's / the controller's to print
+        for line in getattr(self, "elsewhere", []):
+            terminalreporter.write_line(line, red=True)
         s = self.config.stash[SETTINGS]
         records = self.ordered()
         if s.report or s.html:

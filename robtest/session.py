@@ -217,7 +217,10 @@ class _Budget:
     samples: int | None
     _timed_out: bool = False
 
-    def stopper(self, check: Callable[[float, int], bool] | None) -> Callable[[float, int], bool]:
+    def stopper(self, check: Any) -> Callable[[float, int], bool]:
+        """``stop(total, seen)`` for the evaluation: the check's verdict, or the budget running out. With a
+        sequential check the evaluation asks only at its planned looks (sample counts independent of the batch
+        size), so a time budget is read there: it can run over by up to the time of the last segment."""
         deadline = None if self.seconds is None else time.monotonic() + self.seconds
 
         def stop(total: float, seen: int) -> bool:
@@ -228,6 +231,8 @@ class _Budget:
                 return True
             return self.samples is not None and seen >= self.samples
 
+        if check is not None:
+            stop.planned = check.planned  # type: ignore[attr-defined]
         return stop
 
     def ran_out(self, seen: int, planned: int) -> str:
@@ -446,8 +451,8 @@ class RobustSession:
             # The data come in the seeded random order of robtest.data.order, so every look sees a fair sample.
             from robtest.properties.sequential import SequentialCheck
 
-            check = SequentialCheck(n_total=n_total, batch_size=s["batch_size"], threshold=float(floor),
-                                    comparison=">=", confidence=s["confidence"], kind="proportion")
+            check = SequentialCheck(n_total=n_total, threshold=float(floor), comparison=">=",
+                                    confidence=s["confidence"], kind="proportion")
         stop: Any = check
         if budget is not None:
             if budget.samples is not None and budget.samples < n_total:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from robtest.errors import InvalidArgument
+from robtest.rng import RNG, as_rng
 
 
 def _tiny(t: torch.Tensor) -> float:
@@ -53,16 +54,17 @@ def _l2_project(delta: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     return delta * torch.clamp(eps / n.clamp_min(_tiny(n)), max=1.0)
 
 
-def _linf_random(like: torch.Tensor, eps: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-    u = torch.rand(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+def _linf_random(like: torch.Tensor, eps: torch.Tensor, generator: torch.Generator | RNG | None) -> torch.Tensor:
+    u = as_rng(generator).rand(like.shape, device=like.device, dtype=like.dtype)
     return (2 * u - 1) * eps
 
 
-def _l2_random(like: torch.Tensor, eps: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def _l2_random(like: torch.Tensor, eps: torch.Tensor, generator: torch.Generator | RNG | None) -> torch.Tensor:
     # Uniform in the ball: Gaussian direction, radius eps * U^(1/d).
-    g = torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    rng = as_rng(generator)
+    g = rng.randn(like.shape, device=like.device, dtype=like.dtype)
     d = like[0].numel()
-    u = torch.rand(like.shape[0], generator=generator, device=like.device, dtype=like.dtype)
+    u = rng.rand((like.shape[0],), device=like.device, dtype=like.dtype)
     r = _view_col(u.pow(1.0 / d), like) * eps
     return _l2_direction(g) * r
 
@@ -101,7 +103,7 @@ class Norm:
     symbol: str
     direction: Callable[[torch.Tensor], torch.Tensor]
     project: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    random: Callable[[torch.Tensor, torch.Tensor, torch.Generator | None], torch.Tensor]
+    random: Callable[[torch.Tensor, torch.Tensor, torch.Generator | RNG | None], torch.Tensor]
     size: Callable[[torch.Tensor], torch.Tensor]
     #: one in-place PGD step ``clip(x0 + project(xa + α·direction(g) − x0, ε))``, overwriting ``g``
     step_: Callable[..., torch.Tensor]

@@ -11,6 +11,7 @@ from robtest.attacks._driver import Bounds, CheckedModel, loss_grad, per_sample_
 from robtest.attacks._norms import Norm
 from robtest.attacks._registry import register_attack
 from robtest.errors import InvalidArgument
+from robtest.rng import SampleRNG, TorchRNG, as_rng
 
 __all__ = ["apgd", "apgd_t"]
 
@@ -35,9 +36,12 @@ def checkpoints(steps: int) -> list[int]:
     return out
 
 
-def own_generator(generator: torch.Generator | None, x: torch.Tensor) -> torch.Generator:
-    """The attack's source of randomness: ``generator``, or one seeded 0 (never the global RNG)."""
-    return generator if generator is not None else torch.Generator(device=x.device).manual_seed(0)
+def own_generator(generator: torch.Generator | SampleRNG | TorchRNG | None, x: torch.Tensor) -> SampleRNG | TorchRNG:
+    """The attack's source of randomness: ``generator`` (a per-sample :class:`~robtest.rng.SampleRNG` or a
+    ``torch.Generator``), or a generator seeded 0 (never the global RNG)."""
+    if generator is None:
+        generator = torch.Generator(device=x.device).manual_seed(0)
+    return as_rng(generator)
 
 
 def _check_int(name: str, value: object, low: int) -> None:
@@ -158,12 +162,13 @@ def _apgd_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, restarts, targe
     out = x.clone()
     out_loss = torch.full((n,), float("-inf"), device=x.device, dtype=x.dtype)
     done = torch.zeros(n, dtype=torch.bool, device=x.device)
-    for _ in range(restarts):
+    for restart in range(restarts):
         idx = (~done).nonzero().squeeze(1)
         if idx.numel() == 0:
             break
         t = target[idx] if target is not None else None
-        xa, hit, lval = _run(f, x[idx], y[idx], eps[idx], norm, lo, hi, loss, steps, rho, targeted, t, generator)
+        xa, hit, lval = _run(f, x[idx], y[idx], eps[idx], norm, lo, hi, loss, steps, rho, targeted, t,
+                             generator.fork(restart).take(idx))
         better = hit | (lval > out_loss[idx])
         out[idx[better]], out_loss[idx[better]] = xa[better], lval[better]
         done[idx[hit]] = True
@@ -197,7 +202,7 @@ def _apgd_t_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, restarts, tar
         if idx.numel() == 0:
             break
         xa, hit = _apgd_core(f, x[idx], y[idx], eps=eps[idx], norm=norm, lo=lo, hi=hi, loss="dlr", steps=steps,
-                             restarts=restarts, targeted=False, rho=rho, generator=generator,
+                             restarts=restarts, targeted=False, rho=rho, generator=generator.fork(1000 + j).take(idx),
                              target=ranked[idx, j])
         out[idx[hit]] = xa[hit]
         if j == 0:
@@ -231,7 +236,7 @@ def apgd(
     targeted: bool = False,
     rho: float = 0.75,
     bounds: Bounds = (0.0, 1.0),
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | SampleRNG | None = None,
 ) -> torch.Tensor:
     """Auto-PGD, Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
     parameter-free attacks", ICML 2020.
@@ -279,7 +284,7 @@ def apgd_t(
     restarts: int = 1,
     rho: float = 0.75,
     bounds: Bounds = (0.0, 1.0),
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | SampleRNG | None = None,
 ) -> torch.Tensor:
     """Targeted Auto-PGD with the targeted DLR loss, Croce & Hein, ICML 2020.
 

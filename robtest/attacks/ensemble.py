@@ -11,6 +11,7 @@ from robtest.attacks._registry import register_attack
 from robtest.attacks.apgd import _apgd_core, _apgd_t_core, _check_int, own_generator
 from robtest.attacks.square import _square_core
 from robtest.diagnostics import report
+from robtest.rng import SampleRNG
 
 __all__ = ["auto"]
 
@@ -35,19 +36,24 @@ def _auto_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, restarts, targe
         return int(hit.sum())
 
     # Cheapest first: APGD with the cross-entropy.
-    phase(lambda i: _apgd_core(f, x[i], y[i], eps=eps[i], loss="ce", targeted=False, **common))
+    # Each phase draws from its own stream, for the points it attacks (``common`` holds the ensemble's stream).
+    common.pop("generator")
+    phase(lambda i: _apgd_core(f, x[i], y[i], eps=eps[i], loss="ce", targeted=False, generator=gen.fork(1).take(i),
+                               **common))
     # Then the scale-invariant DLR loss: targeted over the most likely wrong classes when there are four
     # classes or more (the targeted DLR needs them), else untargeted DLR (3 classes) or the margin (2).
     if classes >= 4:
-        phase(lambda i: _apgd_t_core(f, x[i], y[i], eps=eps[i], loss="dlr", targets=targets, **common))
+        phase(lambda i: _apgd_t_core(f, x[i], y[i], eps=eps[i], loss="dlr", targets=targets,
+                                     generator=gen.fork(2).take(i), **common))
     else:
         second = "dlr" if classes == 3 else "margin"
-        phase(lambda i: _apgd_core(f, x[i], y[i], eps=eps[i], loss=second, targeted=False, **common))
+        phase(lambda i: _apgd_core(f, x[i], y[i], eps=eps[i], loss=second, targeted=False,
+                                   generator=gen.fork(2).take(i), **common))
     # Last the gradient-free search: whatever it fools, the gradients above missed.
     m = int(robust.sum())
     if queries and m:
         k = phase(lambda i: _square_core(f, x[i], y[i], eps=eps[i], norm=norm, lo=lo, hi=hi, loss="margin",
-                                         queries=queries, p_init=0.8, generator=gen))
+                                         queries=queries, p_init=0.8, generator=gen.fork(3).take(i)))
         if k:
             report("gradient_free_wins", f"Square fooled {k} of {m} points the gradient attacks left robust",
                    stacklevel=5, fooled=k, of=m)
@@ -67,7 +73,7 @@ def auto(
     targets: int = 9,
     queries: int = 500,
     bounds: Bounds = (0.0, 1.0),
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | SampleRNG | None = None,
 ) -> torch.Tensor:
     """An AutoAttack-style ensemble after Croce & Hein, ICML 2020: APGD-CE, APGD-T and Square.
 

@@ -7,6 +7,7 @@ import torch
 from robtest.attacks._driver import Bounds, loss_grad, run_attack
 from robtest.attacks._norms import Norm
 from robtest.attacks._registry import register_attack
+from robtest.rng import SampleRNG, as_rng
 
 __all__ = ["fgsm", "step_ll", "rfgsm"]
 
@@ -27,7 +28,7 @@ def fgsm(
     loss: str = "ce",
     targeted: bool = False,
     bounds: Bounds = (0.0, 1.0),
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | SampleRNG | None = None,
 ) -> torch.Tensor:
     """Fast gradient (sign) method, Goodfellow, Shlens & Szegedy, ICLR 2015: ``x + ε·sign(∇x J(x, y))``.
 
@@ -72,7 +73,7 @@ def step_ll(
     eps: float | torch.Tensor,
     norm: str = "linf",
     bounds: Bounds = (0.0, 1.0),
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | SampleRNG | None = None,
 ) -> torch.Tensor:
     """One-step least-likely-class attack (Kurakin et al. 2017; Cubuk et al. 2018, C2):
     ``x − ε·sign(∇x J(x, y_ll))`` with ``y_ll`` the class the model finds least likely at ``x``.
@@ -84,7 +85,7 @@ def step_ll(
 
 def _rfgsm_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, alpha, generator):
     a = eps * alpha
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    noise = as_rng(generator).randn(x.shape, device=x.device, dtype=x.dtype)
     x1 = (x + a * norm.direction(noise)).clamp(lo, hi)
     _, g = loss_grad(f, x1, y, loss, check_masking=True)
     return x + norm.project(x1 + (eps - a) * norm.direction(g) - x, eps)
@@ -101,7 +102,7 @@ def rfgsm(
     norm: str = "linf",
     loss: str = "ce",
     bounds: Bounds = (0.0, 1.0),
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | SampleRNG | None = None,
 ) -> torch.Tensor:
     """Random+FGSM (Tramèr et al. 2018; used by Zantedeschi et al. 2017): a random step of size ``alpha·ε``
     along a random sign pattern, then an FGSM step of ``(1 − alpha)·ε`` from there."""

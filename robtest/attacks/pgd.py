@@ -8,6 +8,7 @@ from robtest.attacks._driver import Bounds, loss_grad, per_sample_loss, run_atta
 from robtest.attacks._norms import Norm, per_sample
 from robtest.attacks._registry import register_attack
 from robtest.errors import InvalidArgument
+from robtest.rng import SampleRNG, as_rng
 
 __all__ = ["pgd"]
 
@@ -27,7 +28,8 @@ def _pgd_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, step_size, rando
     best = x.clone() if early_stop or keep_final else None
     done = torch.zeros(n, dtype=torch.bool, device=x.device)
     best_loss = torch.full((n,), float("-inf"), device=x.device, dtype=x.dtype)
-    for _ in range(restarts):
+    rng = as_rng(generator)
+    for restart in range(restarts):
         if early_stop:
             idx = (~done).nonzero().squeeze(1)
             if idx.numel() == 0:
@@ -37,7 +39,10 @@ def _pgd_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, step_size, rando
             # Every point, every restart: no gathered copies (x0 is only read, never written).
             idx = torch.arange(n, device=x.device)
             x0, y0, e0, a0 = x, y, eps, alpha
-        xa = (x0 + norm.random(x0, e0, generator)).clamp_(lo, hi) if random_start else x0.clone()
+        # Each restart draws its start from its own stream, for the points it attacks: a point's start depends
+        # on its sample id and the restart only, never on which other points are still being attacked.
+        start = rng.fork(restart).take(idx) if random_start else None
+        xa = (x0 + norm.random(x0, e0, start)).clamp_(lo, hi) if random_start else x0.clone()
         for _ in range(steps):
             logits, g = loss_grad(f, xa, y0, loss, targeted)
             if early_stop:
@@ -86,7 +91,7 @@ def pgd(
     targeted: bool = False,
     early_stop: bool = True,
     bounds: Bounds = (0.0, 1.0),
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | SampleRNG | None = None,
 ) -> torch.Tensor:
     """Projected gradient descent, Madry et al., ICLR 2018.
 
@@ -102,7 +107,8 @@ def pgd(
         model: maps a batch (N, ...) in ``bounds`` to logits (N, C).
         x: inputs (N, ...) in ``bounds``; y: labels (N,), or target classes when ``targeted``.
         eps: radius in pixel units of the box, a number or a per-sample tensor (N,).
-        generator: a seeded ``torch.Generator`` on x's device for the random start (reproducibility).
+        generator: a seeded ``torch.Generator`` on x's device for the random start (reproducibility), or a
+            :class:`robtest.rng.SampleRNG` over the samples' ids (each start then depends on its sample only).
 
     Returns:
         Adversarial examples (N, ...) in the box and the ε-ball.

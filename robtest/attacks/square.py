@@ -12,6 +12,7 @@ from robtest.attacks._norms import Norm
 from robtest.attacks._registry import register_attack
 from robtest.attacks.apgd import own_generator
 from robtest.errors import InvalidArgument
+from robtest.rng import RNG, SampleRNG
 
 __all__ = ["square"]
 
@@ -45,10 +46,10 @@ def _side(p: float, h: int, w: int) -> tuple[int, int]:
     return min(s, max(h - 1, 1)), min(s, max(w - 1, 1))
 
 
-def _windows(m: int, h: int, w: int, hh: int, hw: int, gen: torch.Generator, device) -> tuple[torch.Tensor, ...]:
+def _windows(m: int, h: int, w: int, hh: int, hw: int, gen: RNG, device) -> tuple[torch.Tensor, ...]:
     """Random top-left corners of m windows hh×hw inside h×w, and their masks (m, 1, h, w)."""
-    r = torch.randint(0, h - hh + 1, (m,), generator=gen, device=device)
-    s = torch.randint(0, w - hw + 1, (m,), generator=gen, device=device)
+    r = gen.randint(0, h - hh + 1, (m,), device=device)
+    s = gen.randint(0, w - hw + 1, (m,), device=device)
     rows = torch.arange(h, device=device)
     cols = torch.arange(w, device=device)
     in_r = (rows[None] >= r[:, None]) & (rows[None] < r[:, None] + hh)
@@ -56,8 +57,8 @@ def _windows(m: int, h: int, w: int, hh: int, hw: int, gen: torch.Generator, dev
     return r, s, (in_r[:, :, None] & in_c[:, None, :])[:, None]
 
 
-def _signs(shape: tuple[int, ...], gen: torch.Generator, like: torch.Tensor) -> torch.Tensor:
-    return torch.randint(0, 2, shape, generator=gen, device=like.device).to(like.dtype).mul_(2).sub_(1)
+def _signs(shape: tuple[int, ...], gen: RNG, like: torch.Tensor) -> torch.Tensor:
+    return gen.randint(0, 2, shape, device=like.device).to(like.dtype).mul_(2).sub_(1)
 
 
 def _bump(a: int, b: int, dtype, device) -> torch.Tensor:
@@ -107,12 +108,13 @@ def _linf_propose(x0, xa, eps, lo, hi, p, gen):
     hh, hw = _side(p, h, w)
     _, _, mask = _windows(m, h, w, hh, hw, gen, x0.device)
     cand = torch.where(mask, (x0 + eps * _signs((m, c, 1, 1), gen, x0)).clamp_(lo, hi), xa)
-    # A window that already holds the drawn colours would waste a query: draw those again (a few times).
-    for _ in range(8):
+    # A window that already holds the drawn colours would waste a query: draw those again (a few times), each
+    # time from a stream of its own, so that a point's redraws do not depend on the others' (nor their count).
+    for again in range(8):
         same = (cand == xa).flatten(1).all(dim=1)
         if not bool(same.any()):
             break
-        redraw = torch.where(mask, (x0 + eps * _signs((m, c, 1, 1), gen, x0)).clamp_(lo, hi), xa)
+        redraw = torch.where(mask, (x0 + eps * _signs((m, c, 1, 1), gen.fork(again), x0)).clamp_(lo, hi), xa)
         cand = torch.where(same[:, None, None, None], redraw, cand)
     return cand
 
@@ -147,7 +149,7 @@ def _l2_propose(x0, xa, eps, lo, hi, p, gen, norm: Norm):
     avail = (_sq_norm(nu * union) + unused[:, None] / c).sqrt()  # (m, c): what this channel may spend on W1
     pat = _update_pattern(hh, hw, x0.dtype, x0.device).expand(m, hh, hw)
     if hh == hw:  # a random orientation of the two bumps
-        flip = torch.randint(0, 2, (m, 1, 1), generator=gen, device=x0.device).bool()
+        flip = gen.randint(0, 2, (m, 1, 1), device=x0.device).bool()
         pat = torch.where(flip, pat.transpose(1, 2), pat)
     eta = _place(pat, r1, s1, m1)  # (m, 1, h, w), unit norm on W1
     old = nu * m1
@@ -181,10 +183,13 @@ def _square_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, queries, p_init, gen
             if idx.numel() == 0:
                 break
             p = p_schedule(p_init, i, queries)
+            # Query i draws from its own stream for the points still searching: what a point draws at query i
+            # does not depend on which others were fooled before.
+            q = gen.fork(i).take(idx)
             if norm.name == "linf":
-                cand = _linf_propose(x0, xa, e0, lo, hi, p, gen)
+                cand = _linf_propose(x0, xa, e0, lo, hi, p, q)
             else:
-                cand = _l2_propose(x0, xa, e0, lo, hi, p, gen, norm)
+                cand = _l2_propose(x0, xa, e0, lo, hi, p, q, norm)
             logits = f(cand.reshape(-1, *shape[1:]))
             lval = per_sample_loss(logits, y0, loss)
             better = lval > cur
@@ -217,7 +222,7 @@ def square(
     p_init: float = 0.8,
     loss: str = "margin",
     bounds: Bounds = (0.0, 1.0),
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | SampleRNG | None = None,
 ) -> torch.Tensor:
     """Square Attack, Andriushchenko et al., "Square Attack: a query-efficient black-box adversarial attack via
     random search", ECCV 2020.

@@ -10,6 +10,7 @@ import torch
 from robtest.attacks._driver import Bounds
 from robtest.attacks._registry import get_attack, register_attack
 from robtest.errors import InvalidArgument
+from robtest.rng import SampleRNG
 
 __all__ = ["transfer"]
 
@@ -25,7 +26,7 @@ def transfer(
     surrogate_attack: str = "pgd",
     norm: str = "linf",
     bounds: Bounds = (0.0, 1.0),
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | SampleRNG | None = None,
     **attack_options: Any,
 ) -> torch.Tensor:
     """Transfer attack (Szegedy et al. 2014; Goodfellow et al. 2015, G3; Zantedeschi et al. 2017, Table 1):

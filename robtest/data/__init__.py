@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from torch.utils.data import Dataset
 
-from robtest.data._source import iter_batches, iter_indexed, num_samples, order
+from robtest.data._source import indexed_source, iter_batches, iter_indexed, num_samples, order
 from robtest.data.digits import digits, digits_tensors
 from robtest.data.local import cifar10, image_folder, mnist
 from robtest.data.synthetic import gaussian_noise, spheres, uniform_noise
 from robtest.errors import InvalidArgument
 
-__all__ = ["cifar10", "digits", "digits_tensors", "from_spec", "gaussian_noise", "image_folder", "iter_batches",
-           "iter_indexed", "mnist", "num_samples", "order", "spheres", "uniform_noise"]
+__all__ = ["cifar10", "digits", "digits_tensors", "from_spec", "gaussian_noise", "image_folder", "indexed_source",
+           "iter_batches", "iter_indexed", "mnist", "num_samples", "order", "spheres", "uniform_noise"]
 
 SPEC_HELP = "'digits', 'digits28', 'mnist:PATH', 'cifar10:PATH' or 'folder:PATH'"
 

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from robtest import progress
 from robtest.errors import InputError, InvalidArgument
 
-__all__ = ["iter_batches", "iter_indexed", "num_samples", "order"]
+__all__ = ["indexed_source", "iter_batches", "iter_indexed", "num_samples", "order"]
 
 _EXPECTED = "a torch Dataset, a DataLoader, or a tuple (x, y) of tensors"
 
@@ -111,6 +111,45 @@ def _materialise(loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(xs), torch.cat(ys)
 
 
+def check_sizes(batch_size: object, samples: object) -> None:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise InvalidArgument(f"batch_size: expected an integer >= 1 but got {batch_size!r}")
+    if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 1):
+        raise InvalidArgument(f"samples: expected an integer >= 1 or None but got {samples!r}")
+
+
+def _map_style(ds: object) -> bool:
+    return isinstance(ds, Dataset) and hasattr(ds, "__len__") and not isinstance(ds, torch.utils.data.IterableDataset)
+
+
+def indexed_source(data: object) -> tuple[object, int]:
+    """``(source, n)``: data that :func:`iter_indexed` can read any ids of, and its size, without reading it.
+
+    A map-style Dataset or a DataLoader over one stays as it is (samples are read per batch, so a dataset of
+    any size streams with memory bounded by the batch); tensors ``(x, y)`` are checked; only a DataLoader over
+    an iterable dataset, which has no ids to read, is read once into memory.
+
+    >>> src, n = indexed_source((torch.zeros(5, 1, 2, 2), torch.zeros(5, dtype=torch.long)))
+    >>> n
+    5
+    """
+    if isinstance(data, DataLoader):
+        if _map_style(data.dataset):
+            n = len(data.dataset)  # type: ignore[arg-type]
+            _nonempty(n)
+            return data, n
+        data = _materialise(data)
+    if isinstance(data, (tuple, list)):
+        next(iter_indexed(data, batch_size=1, samples=1))  # the checks and errors of a full read, on one sample
+        x, y = data
+        return (x, _as_labels(y, "data: y")), int(x.shape[0])
+    if _map_style(data):
+        n = len(data)  # type: ignore[arg-type]
+        _nonempty(n)
+        return data, n
+    raise InputError(f"data: expected {_EXPECTED} but got {type(data).__name__}")
+
+
 def iter_indexed(data: object, *, batch_size: int = 256, samples: int | None = None, seed: int | None = 0,
                  in_data_order: bool = False, sample_ids: Sequence[int] | None = None
                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -133,18 +172,20 @@ def _iter_indexed(data: object, *, batch_size: int = 256, samples: int | None = 
     so its own order, shuffled or sorted, does not matter; one over an iterable dataset is read once into
     memory and then ordered. Empty data is an error, never an evaluation of nothing.
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise InvalidArgument(f"batch_size: expected an integer >= 1 but got {batch_size!r}")
-    if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 1):
-        raise InvalidArgument(f"samples: expected an integer >= 1 or None but got {samples!r}")
+    check_sizes(batch_size, samples)
     if isinstance(data, DataLoader):
         ds = data.dataset
         if isinstance(ds, Dataset) and hasattr(ds, "__len__") and not isinstance(ds, torch.utils.data.IterableDataset):
             n = len(ds)  # type: ignore[arg-type]
             _nonempty(n)
             idx = order(n, samples, seed, in_data_order=in_data_order, sample_ids=sample_ids)
+            extra = {}
+            if data.num_workers:  # the user's loader settings: workers, prefetching, pinned memory
+                extra = {"prefetch_factor": data.prefetch_factor, "persistent_workers": False}
             loader = DataLoader(Subset(ds, idx.tolist()), batch_size=batch_size, shuffle=False,
-                                collate_fn=data.collate_fn, num_workers=data.num_workers, pin_memory=data.pin_memory)
+                                collate_fn=data.collate_fn, num_workers=data.num_workers, pin_memory=data.pin_memory,
+                                worker_init_fn=data.worker_init_fn,
+                                multiprocessing_context=data.multiprocessing_context, **extra)
             yield from _with_ids(loader, idx, batch_size)
             return
         # the loader's own order: stream it, nothing to reorder

@@ -23,7 +23,8 @@ from robtest.errors import InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
 from robtest.properties._common import choice, number, positive_int
-from robtest.properties.sequential import SequentialCheck
+from robtest.properties.sequential import SequentialCheck, look_schedule
+from robtest.rng import SampleRNG, as_rng
 from robtest.stats import bootstrap_ci
 
 __all__ = ["SOURCES", "STATISTICS", "non_example_confidence", "non_examples"]
@@ -34,7 +35,7 @@ STATISTICS = ("mean", "max")
 
 def non_examples(model: torch.nn.Module, n: int, *, shape: Sequence[int], source: str = "fooling",
                  classes: Sequence[int] = (0,), steps: int = 100, step_size: float = 0.01, std: float = 0.1,
-                 bounds: tuple[float, float] = (0.0, 1.0), generator: torch.Generator | None = None,
+                 bounds: tuple[float, float] = (0.0, 1.0), generator: torch.Generator | SampleRNG | None = None,
                  device: torch.device | str = "cpu", offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` non-examples and the class each is judged by (the target for fooling images, else the prediction).
 
@@ -45,12 +46,15 @@ def non_examples(model: torch.nn.Module, n: int, *, shape: Sequence[int], source
     dev = torch.device(device)
     size = (n, *shape)
     mid, width = (lo + hi) / 2, hi - lo
+    # Non-example i is drawn from its own stream (seed, offset + i) when ``generator`` is a SampleRNG: the same
+    # image whatever the batch it is made in.
+    rng = as_rng(generator)
     if source in ("fooling", "gaussian"):
-        x = (mid + std * width * torch.randn(size, generator=generator, device=dev)).clamp_(lo, hi)
+        x = (mid + std * width * rng.randn(size, device=dev)).clamp_(lo, hi)
     elif source == "uniform":
-        x = lo + width * torch.rand(size, generator=generator, device=dev)
+        x = lo + width * rng.rand(size, device=dev)
     else:
-        v = lo + width * torch.rand((n,) + (1,) * len(shape), generator=generator, device=dev)
+        v = lo + width * rng.rand((n,) + (1,) * len(shape), device=dev)
         x = v.expand(size).clone()
     if source != "fooling":
         with torch.no_grad():
@@ -114,8 +118,9 @@ def non_example_confidence(
     the error rate spent over planned looks (see :mod:`robtest.properties.sequential`) clears the ceiling, and
     that interval is reported. For ``statistic="max"`` the value is the largest confidence found, a search
     result: the interval runs from it to 1 (no finite search certifies a maximum), and a sequential run stops
-    as soon as one non-example beats the ceiling. Sequential runs make the non-examples in batches of at most
-    ``samples/16`` (and at least 16), so that there is something to look at.
+    as soon as one non-example beats the ceiling. Sequential runs look after ``samples/16`` non-examples (at
+    least 16), then at twice as many, and so on. Non-example ``i`` is drawn from its own stream (``seed``,
+    ``i``), so the batch size changes no number.
 
     >>> import torch
     >>> _ = torch.manual_seed(0)  # reproducible initial weights
@@ -134,15 +139,14 @@ def non_example_confidence(
         ceiling = number("ceiling", ceiling, low=0, high=1)
     shape = tuple(int(s) for s in shape)
     dev = resolve_device(device)
-    gen = torch.Generator(device=dev).manual_seed(int(seed))
     values: list[torch.Tensor] = []
     judged: list[torch.Tensor] = []
     check = None
-    if sequential and ceiling is not None:
-        # Looks need batches well below the sample count: at most 1/16 of it (and at least 16 images).
-        batch_size = min(batch_size, max(16, -(-samples // 16)))
+    # Sequential looks at a 16th of the samples (at least 16 images), doubling: planned in sample counts, so the
+    # batch size changes no number (batches are cut at the looks).
+    looks = look_schedule(samples, max(16, -(-samples // 16))) if sequential and ceiling is not None else (samples,)
     if sequential and ceiling is not None and statistic == "mean":
-        check = SequentialCheck(n_total=samples, batch_size=batch_size, threshold=ceiling, comparison="<=",
+        check = SequentialCheck(n_total=samples, first=looks[0], threshold=ceiling, comparison="<=",
                                 confidence=confidence, kind="mean")
     with on_device(model, dev), eval_mode(model):
         with torch.no_grad():
@@ -155,25 +159,32 @@ def non_example_confidence(
             cls = [int(c) for c in classes]  # type: ignore[union-attr]
         if not cls or min(cls) < 0 or max(cls) >= n_out:
             raise InvalidArgument(f"classes: expected class indices in 0..{n_out - 1} but got {classes!r}")
-        seen, total = 0, 0.0
+        seen, total, top = 0, 0.0, 0.0
         shown: list[tuple[float, int, torch.Tensor, int]] = []
-        while seen < samples:
-            k = min(batch_size, samples - seen)
-            x, c = non_examples(model, k, shape=shape, source=source, classes=cls, steps=steps, step_size=step_size,
-                                std=std, bounds=bounds, generator=gen, device=dev, offset=seen)
-            with torch.no_grad():
-                p = F.softmax(model(x), dim=1).gather(1, c[:, None]).squeeze(1)
-            values.append(p.cpu())
-            judged.append(c.cpu())
-            _keep_most_confident(shown, x, p, c, offset=seen)
-            seen += k
-            total += float(p.sum())
+        out_of_budget = False
+        for look in looks:
+            while seen < look and not out_of_budget:
+                k = min(batch_size, look - seen)
+                rng = SampleRNG(seed, torch.arange(seen, seen + k), device=dev)
+                x, c = non_examples(model, k, shape=shape, source=source, classes=cls, steps=steps,
+                                    step_size=step_size, std=std, bounds=bounds, generator=rng, device=dev,
+                                    offset=seen)
+                with torch.no_grad():
+                    p = F.softmax(model(x), dim=1).gather(1, c[:, None]).squeeze(1)
+                values.append(p.cpu())
+                judged.append(c.cpu())
+                _keep_most_confident(shown, x, p, c, offset=seen)
+                seen += k
+                total += float(p.sum())
+                top = max(top, float(p.max()))
+                # a budget ran out (robtest.session)
+                out_of_budget = limit is not None and seen < samples and limit(seen)
             if sequential and ceiling is not None:
                 if check is not None and check(total, seen):
                     break
-                if statistic == "max" and float(p.max()) > ceiling:
+                if statistic == "max" and top > ceiling:
                     break
-            if limit is not None and seen < samples and limit(seen):  # a budget ran out (robtest.session)
+            if out_of_budget:
                 break
     v = torch.cat(values).double()
     c_all = torch.cat(judged)

@@ -2,11 +2,12 @@
 
 Looking at the data after every batch and stopping when the interval clears the threshold would inflate the
 error rate if each look used the nominal interval. Here the looks are planned in advance (sample sizes
-``batch_size·2^k`` and the end, fixed before any data is seen) and the error rate ``α = 1 − confidence`` is
-spent over them: half at the final look, the other half split equally over the interim looks (Bonferroni).
-By the union bound the intervals hold *simultaneously* at all looks with probability at least ``1 − α``, so
-the interval reported at whatever look the evaluation stopped is an honest ``confidence``-level interval and
-the verdict read from it errs with probability at most ``α``.
+``64·2^k`` and the end, fixed before any data is seen, and independent of the batch size, the number of ranks
+and any other performance setting: the evaluation cuts its batches at the looks) and the error rate
+``α = 1 − confidence`` is spent over them: half at the final look, the other half split equally over the
+interim looks (Bonferroni). By the union bound the intervals hold *simultaneously* at all looks with
+probability at least ``1 − α``, so the interval reported at whatever look the evaluation stopped is an honest
+``confidence``-level interval and the verdict read from it errs with probability at most ``α``.
 
 The evaluation stops at a look when the interval lies wholly on one side of the threshold: then the point,
 ``confident`` and ``plausible`` rules agree and more samples could not change the verdict at this confidence.
@@ -26,24 +27,27 @@ import numpy as np
 from robtest.errors import InvalidArgument
 from robtest.stats import clopper_pearson
 
-__all__ = ["KINDS", "SequentialCheck", "look_schedule", "spending", "sequential_mean", "hoeffding_interval"]
+__all__ = ["FIRST_LOOK", "KINDS", "SequentialCheck", "look_schedule", "spending", "sequential_mean",
+           "hoeffding_interval"]
 
 KINDS = ("proportion", "mean")
+#: Samples at the first planned look; later looks double it. A sample count, never a batch size.
+FIRST_LOOK = 64
 
 
-def look_schedule(n_total: int, batch_size: int) -> tuple[int, ...]:
-    """The planned looks: sample sizes ``batch_size·2^k`` below ``n_total``, then ``n_total``.
+def look_schedule(n_total: int, first: int = FIRST_LOOK) -> tuple[int, ...]:
+    """The planned looks: sample sizes ``first·2^k`` below ``n_total``, then ``n_total``.
 
-    >>> look_schedule(540, 64)
+    >>> look_schedule(540)
     (64, 128, 256, 512, 540)
-    >>> look_schedule(50, 64)
+    >>> look_schedule(50)
     (50,)
     """
     if not isinstance(n_total, int) or n_total < 1:
         raise InvalidArgument(f"n_total: expected an integer >= 1 but got {n_total!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidArgument(f"batch_size: expected an integer >= 1 but got {batch_size!r}")
-    looks, n = [], batch_size
+    if isinstance(first, bool) or not isinstance(first, int) or first < 1:
+        raise InvalidArgument(f"first: expected an integer >= 1 (samples at the first look) but got {first!r}")
+    looks, n = [], first
     while n < n_total:
         looks.append(n)
         n *= 2
@@ -89,9 +93,10 @@ class SequentialCheck:
     """The ``stop(total, seen)`` callback of a sequential verdict, and the honest interval where it stopped.
 
     ``total`` is the running count (``kind="proportion"``) or sum of values in [0, 1] (``kind="mean"``) over
-    ``seen`` samples. Call it after every batch; it looks only at the planned looks.
+    ``seen`` samples. Call it when ``seen`` reaches each of the ``planned`` looks (an evaluation cuts its
+    batches there); calls in between are ignored, and a look passed over is taken at the next call.
 
-    >>> check = SequentialCheck(n_total=1000, batch_size=100, threshold=0.5, comparison=">=")
+    >>> check = SequentialCheck(n_total=1000, first=100, threshold=0.5, comparison=">=")
     >>> check(95, 100)        # 95 of the first 100 correct: clearly above a floor of 0.5
     True
     >>> low, high = check.interval(95, 100)
@@ -99,15 +104,15 @@ class SequentialCheck:
     (True, 1, (100, 200, 400, 800, 1000))
     """
 
-    def __init__(self, *, n_total: int, batch_size: int, threshold: float, comparison: str,
-                 confidence: float = 0.95, kind: str = "proportion") -> None:
+    def __init__(self, *, n_total: int, threshold: float, comparison: str, confidence: float = 0.95,
+                 kind: str = "proportion", first: int = FIRST_LOOK) -> None:
         if comparison not in (">=", "<="):
             raise InvalidArgument(f"comparison: expected '>=' or '<=' but got {comparison!r}")
         if kind not in KINDS:
             raise InvalidArgument(f"kind: expected one of {KINDS} but got {kind!r}")
         if not 0 < confidence < 1:
             raise InvalidArgument(f"confidence: expected a number in (0, 1) but got {confidence!r}")
-        self.planned = look_schedule(n_total, batch_size)
+        self.planned = look_schedule(n_total, first)
         self.alphas = spending(len(self.planned), 1 - confidence)
         self.threshold, self.comparison, self.kind = float(threshold), comparison, kind
         self.looks_taken = 0
@@ -142,24 +147,24 @@ class SequentialCheck:
                 "looks": self.looks_taken, "stopped_early": seen < self.planned[-1]}
 
 
-def sequential_mean(values: Sequence[float] | np.ndarray, *, threshold: float, comparison: str, batch_size: int,
-                    confidence: float = 0.95, kind: str = "proportion") -> tuple[float, float, float, int]:
-    """Run the sequential procedure over a stream of values: ``(estimate, low, high, samples used)``.
+def sequential_mean(values: Sequence[float] | np.ndarray, *, threshold: float, comparison: str,
+                    first: int = FIRST_LOOK, confidence: float = 0.95, kind: str = "proportion"
+                    ) -> tuple[float, float, float, int]:
+    """Run the sequential procedure over a stream of values, looking at ``first·2^k`` values and the end:
+    ``(estimate, low, high, samples used)``.
 
     >>> rng = np.random.default_rng(0)
-    >>> est, low, high, used = sequential_mean(rng.random(2000) < 0.9, threshold=0.6, comparison=">=",
-    ...                                        batch_size=50)
+    >>> est, low, high, used = sequential_mean(rng.random(2000) < 0.9, threshold=0.6, comparison=">=", first=50)
     >>> used < 2000 and low > 0.6
     True
     """
     v = np.asarray(values, dtype=float)
-    check = SequentialCheck(n_total=len(v), batch_size=batch_size, threshold=threshold, comparison=comparison,
+    check = SequentialCheck(n_total=len(v), first=first, threshold=threshold, comparison=comparison,
                             confidence=confidence, kind=kind)
     total, seen = 0.0, 0
-    for i in range(0, len(v), batch_size):
-        chunk = v[i:i + batch_size]
-        total += float(chunk.sum())
-        seen += len(chunk)
+    for end in check.planned:
+        total += float(v[seen:end].sum())
+        seen = end
         if check(total, seen):
             break
     low, high = check.interval(total, seen)

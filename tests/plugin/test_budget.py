@@ -53,7 +53,14 @@ def test_a_sample_budget_that_runs_out_before_the_verdict_settles_is_inconclusiv
 def test_a_time_budget_stops_the_evaluation(project: pytest.Pytester):
     project.makepyfile(
         """
-        import pytest
+        import pytest, torch
+
+        @pytest.fixture(scope="session")
+        def robust_data(robust_model):
+            # 300 samples the model gets right: the sequential looks are at 64, 128, 256 and 300
+            x = torch.rand(300, 1, 4, 4, generator=torch.Generator().manual_seed(2))
+            with torch.no_grad():
+                return x, robust_model(x).argmax(1)
 
         @pytest.mark.accuracy_floor(attack=None, eps=0.0, floor=0.99)
         def test_run_budget():
@@ -64,13 +71,13 @@ def test_a_time_budget_stops_the_evaluation(project: pytest.Pytester):
             pass
         """
     )
-    # a run budget no evaluation can meet: each stops after its first batch
+    # a run budget no evaluation can meet: each stops at its first look (64 samples, whatever the batch size)
     result = project.runpytest("--robust", "-p", "no:cacheprovider", "--robust-report=r.json",
                                "--robust-batch-size=4", "--robust-max-seconds=1e-9")
     recs = _records(project)
     floor = recs["test_run_budget"]
     assert floor["verdict"] == "inconclusive" and floor["budget"] == "max_seconds=1e-09"
-    assert floor["measurement"]["n"] == 4
+    assert floor["measurement"]["n"] == 64
     assert recs["test_ceiling"]["verdict"] in ("inconclusive", "pass", "FAIL")
     assert recs["test_ceiling"]["measurement"]["n"] < 64
     result.assert_outcomes(failed=1 + (recs["test_ceiling"]["verdict"] != "pass"))

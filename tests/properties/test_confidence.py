@@ -87,3 +87,18 @@ def test_model_mode_and_gradients_are_left_alone():
     model = template_linear().train()
     non_example_confidence(model, shape=SHAPE, samples=4, steps=2, device="cpu")
     assert model.training and all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("source", ["gaussian", "uniform", "fooling"])
+def test_batch_size_changes_no_non_example(source):
+    """Non-example i is drawn from its own stream (seed, i): batches of 1, 37 and 256 give the same images, so
+    the same values and interval (to float rounding: a matrix product of another batch size may round the last
+    bit of a logit differently) and, sequentially, the same stopping look."""
+    kw = dict(shape=SHAPE, source=source, samples=120, steps=5, device="cpu", seed=2)
+    runs = [non_example_confidence(template_linear(), batch_size=b, **kw) for b in (1, 37, 256)]
+    seq = [non_example_confidence(RBF(), batch_size=b, ceiling=0.5, sequential=True, **kw) for b in (1, 37, 256)]
+    for group in (runs, seq):
+        for m in group[1:]:
+            assert m.n == group[0].n and m.details["samples_used"] == group[0].details["samples_used"]
+            assert (m.value, m.low, m.high) == pytest.approx((group[0].value, group[0].low, group[0].high), abs=1e-6)
+            assert m.details["per_class"] == pytest.approx(group[0].details["per_class"], abs=1e-5)

@@ -27,16 +27,16 @@ def test_looks_are_planned_and_spending_adds_up():
 def test_stops_early_when_far_from_the_threshold_and_not_when_close():
     rng = np.random.default_rng(0)
     far = rng.random(2000) < 0.95
-    _, low, high, used = sequential_mean(far, threshold=0.7, comparison=">=", batch_size=50)
+    _, low, high, used = sequential_mean(far, threshold=0.7, comparison=">=", first=50)
     assert used < 400 and low >= 0.7
     close = rng.random(2000) < 0.71
-    _, low, high, used = sequential_mean(close, threshold=0.7, comparison=">=", batch_size=50)
+    _, low, high, used = sequential_mean(close, threshold=0.7, comparison=">=", first=50)
     assert used == 2000 and low < 0.7 < high
 
 
 def test_final_interval_is_the_one_spent_at_the_final_look():
     v = np.r_[np.ones(70), np.zeros(30)]
-    est, low, high, used = sequential_mean(v, threshold=0.7, comparison=">=", batch_size=100)
+    est, low, high, used = sequential_mean(v, threshold=0.7, comparison=">=", first=100)
     # one look only (n <= batch): the whole alpha goes there, an ordinary exact interval
     lo, hi = clopper_pearson(70, 100, alpha=0.05)
     assert (used, est, low, high) == (100, 0.7, pytest.approx(float(lo)), pytest.approx(float(hi)))
@@ -54,7 +54,7 @@ def test_coverage_under_optional_stopping(kind, p):
         streams = rng.beta(2 * p / (1 - p), 2, size=(reps, n))  # values in [0, 1] with mean p
     cover, used = 0, []
     for s in streams:
-        _, low, high, k = sequential_mean(s, threshold=thr, comparison=">=", batch_size=batch, kind=kind)
+        _, low, high, k = sequential_mean(s, threshold=thr, comparison=">=", first=batch, kind=kind)
         cover += low <= p <= high
         used.append(k)
     assert cover / reps >= 0.95 - 0.02  # s.e. of a 95% rate over 400 runs: 1.1%
@@ -75,7 +75,7 @@ def test_naive_repeated_looks_would_undercover():
         looks = np.arange(batch, n + 1, batch)
         lo, hi = clopper_pearson(c[looks - 1], looks, alpha=0.05)
         naive_miss += bool(np.any((lo > p) | (hi < p)))
-        _, low, high, _ = sequential_mean(s, threshold=thr, comparison=">=", batch_size=batch)
+        _, low, high, _ = sequential_mean(s, threshold=thr, comparison=">=", first=batch)
         seq_miss += not low <= p <= high
     assert seq_miss / reps <= 0.05
     assert naive_miss / reps > 0.2
@@ -88,6 +88,6 @@ def test_hoeffding_interval_and_bad_arguments():
     assert hi == 1.0 and lo == pytest.approx(1 - math.sqrt(math.log(40) / 20))
     assert hoeffding_interval(3.0, 10, alpha=0.05) == pytest.approx((0.0, 0.3 + math.sqrt(math.log(40) / 20)))
     with pytest.raises(InvalidArgument, match="comparison: expected '>=' or '<=' but got '>'"):
-        SequentialCheck(n_total=10, batch_size=2, threshold=0.5, comparison=">")
+        SequentialCheck(n_total=10, first=2, threshold=0.5, comparison=">")
     with pytest.raises(InvalidArgument, match="n_total: expected an integer >= 1 but got 0"):
         look_schedule(0, 2)

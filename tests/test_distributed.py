@@ -1,0 +1,167 @@
+"""robtest.distributed: one property sharded over torchrun ranks (gloo, 2 CPU processes) gives the numbers, the
+summary and the report of one process; a rank that raises fails the run, named, without a hang.
+
+Each launch of ``python -m torch.distributed.run`` costs seconds, so the projects are tiny and few."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+
+import pytest
+
+from robtest import distributed
+from robtest.errors import DistributedError
+
+CONFTEST = textwrap.dedent(
+    """
+    import os, pytest, torch
+
+    def _model():
+        g = torch.Generator().manual_seed(0)
+        m = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+        with torch.no_grad():
+            m[1].weight.copy_(torch.randn(3, 16, generator=g))
+            m[1].bias.zero_()
+        return m.eval()
+
+    class OneRankBreaks(torch.nn.Module):
+        # ROBTEST_FAIL_RANK=k: the model raises on rank k only (a bad GPU, a missing file on one node...)
+        def __init__(self):
+            super().__init__()
+            self.inner = _model()
+
+        def forward(self, x):
+            if os.environ.get("RANK") == os.environ.get("ROBTEST_FAIL_RANK", "-"):
+                raise RuntimeError("broken on this rank")
+            return self.inner(x)
+
+    @pytest.fixture(scope="session")
+    def robust_model():
+        return OneRankBreaks()
+
+    @pytest.fixture(scope="session")
+    def robust_data():
+        x = torch.rand(200, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            return x, _model()(x).argmax(1)
+    """
+)
+
+# Sharded (accuracy_floor: sequential and not, the in-body accuracy) and replicated properties.
+TESTS = textwrap.dedent(
+    """
+    import pytest
+
+    @pytest.mark.accuracy_floor(attack="pgd", eps=0.3, floor=0.99, steps=3)
+    def test_sequential_floor():
+        pass
+
+    @pytest.mark.accuracy_floor(attack="auto", eps=0.05, floor=0.2, steps=5, targets=2, queries=20,
+                                sequential=False)
+    def test_auto_floor():
+        pass
+
+    def test_in_body(robust):
+        robust.accuracy(attack="square", eps=0.1, queries=30)
+
+    @pytest.mark.confidence_ceiling(ceiling=0.99, source="uniform", samples=100)
+    def test_noise():
+        pass
+
+    @pytest.mark.min_perturbation(floor=0.01, samples=40)
+    def test_min_perturbation():
+        pass
+
+    @pytest.mark.lipschitz(max=100.0, samples=40)
+    def test_lipschitz():
+        pass
+    """
+)
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_gate=TESTS)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("ROBTEST_FAIL_RANK", raising=False)
+    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    # the children import this checkout of robtest, wherever pytest runs from
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    return pytester
+
+
+def _torchrun(p: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return p.run(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                 "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "--robust", *args, timeout=300)
+
+
+def _records(p: pytest.Pytester, name: str) -> list[dict]:
+    return json.loads((p.path / name).read_text(encoding="utf-8"))["records"]
+
+
+def test_two_ranks_give_the_report_of_one_process(project: pytest.Pytester):
+    one = project.run(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "--robust",
+                      "--robust-report=one.json", timeout=300)
+    two = _torchrun(project, "--robust-report=two.json")
+    for result in (one, two):  # the sequential floor fails by design, on every rank alike
+        assert result.ret == 1
+        result.stdout.fnmatch_lines(["*1 failed, 5 passed*"])
+    a, b = _records(project, "one.json"), _records(project, "two.json")
+    assert [r["id"] for r in a] == [r["id"] for r in b] and len(a) == 6
+    assert a == b  # values, intervals, n, per-sample outcomes, fingerprints, diagnostics
+    floor = next(r for r in b if r["id"].endswith("test_sequential_floor::accuracy_floor"))
+    assert floor["measurement"]["n"] == 64 and floor["measurement"]["details"]["stopped_early"]
+    assert str(two.stdout).count("robustness summary") == 1  # rank 0 alone prints it
+    two.stdout.fnmatch_lines(["*robtest: rank 0 of 2 (torchrun)*"])
+    assert not any("robtest: rank 1 failed" in line for line in two.outlines)  # nothing failed elsewhere
+
+
+def test_a_rank_that_raises_fails_the_run_and_is_named(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ROBTEST_FAIL_RANK", "1")
+    result = _torchrun(project, "--robust-report=two.json")
+    assert result.ret != 0
+    # Rank 0's sharded evaluations fail with the name of the rank that raised (no hang: every exchange carries
+    # an ok flag); what rank 0 computed alone passes there, and rank 0 says that it failed on rank 1.
+    result.stdout.fnmatch_lines(["*DistributedError: evaluate_accuracy: rank 1 raised RuntimeError: broken on "
+                                 "this rank (this is rank 0 of 2*"])
+    result.stdout.fnmatch_lines(["*robtest: rank 1 failed 3 test(s) that passed here: *test_noise*"])
+    # rank 0's report holds what it measured: the properties it computed alone (the failed ones have none)
+    assert {r["id"].split("::")[1] for r in _records(project, "two.json")} == {"test_noise", "test_min_perturbation",
+                                                                             "test_lipschitz"}
+
+
+def test_xdist_workers_under_torchrun_are_a_usage_error(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    pytester.makepyfile("def test_x():\n    pass\n")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    result = pytester.runpytest("--robust", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--robust under torchrun (WORLD_SIZE=2): expected one pytest process per rank but "
+                                 "got pytest-xdist workers (-n 2); drop -n*"])
+
+
+def test_one_process_is_rank_0_of_1_and_shares_everything(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert (distributed.world(), distributed.rank(), distributed.is_main(), distributed.active()) == (1, 0, True, False)
+    assert distributed.shard(list(range(5))) == [0, 1, 2, 3, 4]
+    assert distributed.exchange({"a": 1}) == [{"a": 1}]
+    with pytest.raises(ValueError, match="mine"):
+        distributed.exchange(None, error=ValueError("mine"))
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "2")
+    assert distributed.shard(list(range(8))) == [2, 5]
+
+
+def test_strided_shares_merge_back_into_the_visit_order():
+    from robtest.evaluate import _merge
+
+    ids = list(range(11))
+    parts = [ids[r::3] for r in range(3)]
+    assert _merge(parts, 11) == ids
+    assert issubclass(DistributedError, RuntimeError)
