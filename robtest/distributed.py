@@ -109,11 +109,11 @@ def _gather(obj: Any) -> list[Any]:
 
     if _BROKEN:
         raise DistributedError(f"rank {rank()}: not evaluating, an earlier exchange failed ({_BROKEN[0]})")
-    group = init()
     out: list[Any] = [None] * world()
     try:
+        group = init()
         dist.all_gather_object(out, obj, group=group)
-    except RuntimeError as err:  # a timeout, or a peer that went away
+    except (RuntimeError, dist.DistError) as err:  # a timeout (also while forming the group), a peer gone
         first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
         _BROKEN.append(first)
         raise DistributedError(

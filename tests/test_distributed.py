@@ -36,6 +36,9 @@ CONFTEST = textwrap.dedent(
         def forward(self, x):
             if os.environ.get("RANK") == os.environ.get("ROBTEST_FAIL_RANK", "-"):
                 raise RuntimeError("broken on this rank")
+            if os.environ.get("RANK") == os.environ.get("ROBTEST_HANG_RANK", "-"):
+                import time
+                time.sleep(120)  # a rank that hangs (a stuck GPU, a dead file system)
             return self.inner(x)
 
     @pytest.fixture(scope="session")
@@ -88,6 +91,7 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
     pytester.makepyfile(test_gate=TESTS)
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.delenv("ROBTEST_FAIL_RANK", raising=False)
+    monkeypatch.delenv("ROBTEST_HANG_RANK", raising=False)
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
         monkeypatch.delenv(name, raising=False)
     # the children import this checkout of robtest, wherever pytest runs from
@@ -134,6 +138,19 @@ def test_a_rank_that_raises_fails_the_run_and_is_named(project: pytest.Pytester,
     # rank 0's report holds what it measured: the properties it computed alone (the failed ones have none)
     assert {r["id"].split("::")[1] for r in _records(project, "two.json")} == {"test_noise", "test_min_perturbation",
                                                                              "test_lipschitz"}
+
+
+def test_a_rank_that_hangs_times_out_instead_of_hanging(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("ROBTEST_HANG_RANK", "1")
+    monkeypatch.setenv("ROBTEST_DIST_TIMEOUT", "10")
+    result = _torchrun(project, "test_gate.py::test_auto_floor", "test_gate.py::test_in_body")
+    assert result.ret != 0
+    result.stdout.fnmatch_lines([
+        "*DistributedError: rank 0: an exchange with the other ranks failed (*); another rank died, hung or ran "
+        "past ROBTEST_DIST_TIMEOUT=10s*",
+        "*DistributedError: rank 0: not evaluating, an earlier exchange failed*",  # the next test: at once
+    ])
+    result.stdout.fnmatch_lines(["*robtest: rank 0 could not hear from the other ranks*"])
 
 
 def test_xdist_workers_under_torchrun_are_a_usage_error(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
