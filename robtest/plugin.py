@@ -717,21 +717,58 @@ class _Summary:
             Path(s.markdown).write_text(markdown_summary(self.config, records), encoding="utf-8")
         if not records:
             return
-        header = ("test", "property", "setting", "measured [CI] n", "threshold", "verdict")
-        rows = [header, *summary_rows(records)]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        rows = summary_rows(records)
         tr = terminalreporter
         tr.write_sep("=", "robustness summary")
-        for i, row in enumerate(rows):
-            line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            bad = row[-1].startswith(("FAIL", "suspect", "regression", "no baseline", "mismatch", "test failed",
+        for i, lines in enumerate(table_lines(rows, width=max(SUMMARY_WIDTH, tr._tw.fullwidth))):
+            verdict = rows[i - 1][-1] if i else ""
+            bad = verdict.startswith(("FAIL", "suspect", "regression", "no baseline", "mismatch", "test failed",
                                       "inconclusive"))
-            tr.write_line(line, bold=(i == 0), red=bad, green=row[-1].startswith("pass"))
+            for line in lines:
+                tr.write_line(line, bold=(i == 0), red=bad, green=verdict.startswith("pass"))
         notes = diagnostic_lines(records)
         if notes:
             tr.write_line("indicators of attack failure (see the README's 'Indicators' section):")
             for line, allowed in notes:
                 tr.write_line(line, red=not allowed, yellow=allowed)
+
+
+SUMMARY_WIDTH = 120
+_HEADER = ("test", "property", "setting", "measured [CI] n", "threshold", "verdict")
+_MIN_SETTING = 24
+
+
+def table_lines(rows: list[tuple[str, ...]], *, width: int = SUMMARY_WIDTH) -> list[list[str]]:
+    r"""The summary table as lines, one list per row (the header first), within ``width`` columns where the
+    test ids allow it.
+
+    Nothing is cut: a row too wide wraps its setting within its column (never narrower than 24 characters),
+    and every other cell stays on the row's first line, so a row still reads (and matches) as one line.
+
+    >>> rows = [("t.py::test_a", "accuracy_floor", "under FGSM L∞ ε=0.1 (sequential: settled after 64 of 540 "
+    ...          "samples)", "0.5 [0.4–0.6] n=9", ">= 0.3", "pass")]
+    >>> for lines in table_lines(rows, width=100):
+    ...     print(*lines, sep="\n")
+    test          property        setting                          measured [CI] n    threshold  verdict
+    t.py::test_a  accuracy_floor  under FGSM L∞ ε=0.1              0.5 [0.4–0.6] n=9  >= 0.3     pass
+                                  (sequential: settled after 64
+                                  of 540 samples)
+    """
+    import textwrap
+
+    table = [_HEADER, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(_HEADER))]
+    fixed = sum(widths) - widths[2] + 2 * (len(_HEADER) - 1)
+    widths[2] = min(widths[2], max(_MIN_SETTING, width - fixed))
+    out = []
+    for r in table:
+        setting = textwrap.wrap(r[2], widths[2]) or [""]
+        first = [*r[:2], setting[0], *r[3:]]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(first, widths, strict=True)).rstrip()]
+        pad = " " * (widths[0] + widths[1] + 4)
+        lines += [(pad + part).rstrip() for part in setting[1:]]
+        out.append(lines)
+    return out
 
 
 def header_line(s: Settings, device: str | None = None) -> str:

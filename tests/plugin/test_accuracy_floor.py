@@ -35,7 +35,7 @@ def test_pass_fail_and_summary(project: pytest.Pytester):
         "*robustness summary*",
         "test*property*setting*measured*threshold*verdict*",
         "*test_holds*accuracy_floor*>= 0.9*pass*",
-        "*test_breaks*accuracy_floor*PGD L∞ ε=0.3, 5 steps*>= 0.99*FAIL*",
+        "*test_breaks*accuracy_floor*PGD L∞ ε=0.3*>= 0.99*FAIL*",
         "*test_by_hand*accuracy*FGSM*(no threshold)*test failed*",
     ])
     assert "Traceback" not in result.stdout.str()
@@ -59,7 +59,7 @@ def test_summary_shows_each_property_verdict_not_the_test_outcome(project: pytes
     result.stdout.fnmatch_lines([
         "*robustness summary*",
         "*test_both*accuracy_floor*clean*>= 0.9*pass",
-        "*test_both*accuracy_floor*PGD L∞ ε=0.3, 5 steps*>= 0.99*FAIL",
+        "*test_both*accuracy_floor*PGD L∞ ε=0.3*>= 0.99*FAIL",
     ])
     records = json.loads((project.path / "out.json").read_text(encoding="utf-8"))["records"]
     assert [(r["measurement"]["value"] >= floor, r["verdict"]) for r, floor in zip(records, (0.9, 0.99), strict=True)
