@@ -87,6 +87,12 @@ def _budget(value: str) -> str:
     return value
 
 
+def _precision(value: str) -> str:
+    if value not in ("fp32", "bf16"):  # robtest.models.PRECISIONS, named here without importing torch
+        raise ValueError(f"expected fp32 or bf16 but got {value!r}")
+    return value
+
+
 def _progress(value: str) -> str:
     if value not in ("auto", "on", "off"):
         raise ValueError(f"expected auto, on or off but got {value!r}")
@@ -163,6 +169,8 @@ _OPTIONS = (
             "and JSON of failing perturbations found by fuzzing"),
     _Option("robust_max_seconds", _seconds, None, "time budget of each accuracy floor and confidence ceiling: "
             "when it runs out before the verdict settles, the verdict is 'inconclusive' (never a pass)"),
+    _Option("robust_precision", _precision, "fp32", "precision of the attacks' forward and backward passes in "
+            "accuracy evaluations: fp32, or bf16 (autocast; points still judged in the model's own precision)"),
     _Option("robust_progress", _progress, "auto", "progress of evaluations longer than 2 s (samples, rate, time "
             "left): auto (off under -qq), on, off"),
     _Option("robust_budget", _budget, "default", "fuzzing budget tier: quick, default or thorough (hypothesis "
@@ -183,6 +191,8 @@ class Settings:
     report: str | None
     artifacts: str = "robtest-artifacts"
     max_seconds: float | None = None
+    precision: str = "fp32"
+    channels_last: bool = False
     progress: str = "auto"
     budget: str = "default"
     save_baseline: str | None = None
@@ -230,6 +240,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for dest, text in _PATH_OPTIONS:
         group.addoption("--" + dest.replace("_", "-"), dest=dest, type=_argparse_type(_path), default=None,
                         metavar="PATH", help=text)
+    group.addoption("--robust-channels-last", dest="robust_channels_last", action="store_true", default=False,
+                    help="give the attacks in accuracy evaluations channels-last batches (and weights, restored "
+                         "after): a GPU throughput option")
     group.addoption("--robust-baseline-tolerance", dest="robust_baseline_tolerance",
                     type=_argparse_type(_tolerance), default=0.0, metavar="DELTA",
                     help="non-inferiority margin of baseline comparisons: an accuracy may drop by DELTA before it "
@@ -256,6 +269,7 @@ def _settings(config: pytest.Config) -> Settings:
                     save_baseline=config.getoption("robust_save_baseline"),
                     baseline=config.getoption("robust_baseline"), markdown=config.getoption("robust_markdown"),
                     html=config.getoption("robust_html"),
+                    channels_last=bool(config.getoption("robust_channels_last")),
                     baseline_tolerance=config.getoption("robust_baseline_tolerance"),
                     baseline_alpha=config.getoption("robust_baseline_alpha"), **values)
 
@@ -560,6 +574,7 @@ def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) 
         session.artifacts_dir = str(config.rootpath / s.artifacts) if distributed.is_main() else None
         session.budget = s.budget
         session.max_seconds = s.max_seconds
+        session.precision, session.channels_last = s.precision, s.channels_last
         session.progress_sink, session.progress_live = _progress_sink(config)
         session.record_id = record_id
         session.saving_baseline = s.save_baseline is not None
@@ -839,7 +854,8 @@ def run_metadata(config: pytest.Config, records: list[dict[str, Any]]) -> dict[s
         "robtest": robtest_version, "torch": _version("torch"), "python": platform.python_version(),
         "device": s.device, "devices": sorted({r["device"] for r in records if r.get("device")}),
         "seed": s.seed, "rule": s.rule, "confidence": s.confidence, "samples": s.samples,
-        "batch_size": s.batch_size, "data": s.data, "baseline": s.baseline,
+        "batch_size": s.batch_size, "precision": s.precision, "channels_last": s.channels_last,
+        "data": s.data, "baseline": s.baseline,
         "baseline_tolerance": s.baseline_tolerance, "baseline_alpha": s.baseline_alpha,
         "model_fingerprints": sorted({r["model_fingerprint"] for r in records if r.get("model_fingerprint")}),
         "git_commit": _git_commit(config.rootpath),

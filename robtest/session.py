@@ -379,7 +379,8 @@ class RobustSession:
         ids = self._paired_ids("accuracy")
         with self._evaluation(s["seed"]) as found:
             m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds,
-                                  device=self.device, sample_ids=ids, **s, **options)
+                                  device=self.device, sample_ids=ids, precision=self.precision,
+                                  channels_last=self.channels_last, **s, **options)
         m = m.with_diagnostics(found.items(), allow)
         self._record({"property": "accuracy", "measurement": m.to_record(), "threshold": None, "verdict": None})
         return m
@@ -391,6 +392,12 @@ class RobustSession:
     #: Seconds an evaluation runs before its progress shows, and between two plain lines.
     progress_delay: float = 2.0
     progress_interval: float = 30.0
+
+    #: Throughput options of accuracy evaluations (``--robust-precision``, ``--robust-channels-last``): the
+    #: attack under bf16 autocast and/or on channels-last batches; points are judged in the model's precision
+    #: (see :func:`robtest.evaluate.evaluate_accuracy`).
+    precision: str = "fp32"
+    channels_last: bool = False
 
     #: The run's time budget per property (``--robust-max-seconds``); a property's ``max_seconds`` wins.
     max_seconds: float | None = None
@@ -463,7 +470,8 @@ class RobustSession:
             stop = budget.stopper(check)
         with self._evaluation(s["seed"]) as found:
             m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds,
-                                  device=self.device, stop=stop, sample_ids=ids, **s, **options)
+                                  device=self.device, stop=stop, sample_ids=ids, precision=self.precision,
+                                  channels_last=self.channels_last, **s, **options)
         m = m.with_diagnostics(found.items(), allow)
         if check is not None:
             low, high = check.interval(m.details["correct"], m.n)

@@ -105,3 +105,30 @@ def test_workers_spread_over_gpus(monkeypatch):
     assert spread_device("cuda:1", 2) == "cuda:1" and spread_device("cpu", 1) == "cpu"
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert spread_device("auto", 5) == "auto"
+
+
+def test_precision_and_channels_last_reach_the_evaluation(project: pytest.Pytester):
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.accuracy_floor(attack="pgd", eps=0.1, floor=0.0, steps=5, sequential=False,
+                                    allow=("incomplete_optimization", "gradient_free_wins"))
+        def test_floor():
+            pass
+        """
+    )
+    import json
+
+    project.runpytest("--robust", "-p", "no:cacheprovider", "--robust-report=fp32.json").assert_outcomes(passed=1)
+    project.runpytest("--robust", "-p", "no:cacheprovider", "--robust-report=bf16.json", "--robust-precision=bf16",
+                      "--robust-channels-last").assert_outcomes(passed=1)
+    fp32, bf16 = (json.loads((project.path / f"{n}.json").read_text(encoding="utf-8")) for n in ("fp32", "bf16"))
+    assert (fp32["run"]["precision"], fp32["run"]["channels_last"]) == ("fp32", False)
+    assert (bf16["run"]["precision"], bf16["run"]["channels_last"]) == ("bf16", True)
+    a, b = fp32["records"][0]["measurement"], bf16["records"][0]["measurement"]
+    assert "(bf16 attack)" in b["context"] and "bf16" not in a["context"]
+    assert abs(a["value"] - b["value"]) <= 0.05  # the evaluate_accuracy docstring's tolerance for bf16
+    result = project.runpytest("--robust", "--robust-precision=fp16")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--robust-precision: expected fp32 or bf16 but got 'fp16'*"])
