@@ -181,6 +181,14 @@ def check_pairing(entry: dict[str, Any], rec_id: str, settings: dict[str, Any]) 
     return None
 
 
+def _paired_text(name: str, value: float, base_value: float, test: dict[str, Any], finding: str, method: str,
+                 alpha: float, tolerance: float) -> str:
+    """The sentence of a paired comparison (McNemar or the paired t-test): both values, what moved, the p-value."""
+    tol = f", tolerance {tolerance:g}" if tolerance else ""
+    return (f"{name} {_fmt(value)} now vs {_fmt(base_value)} in the baseline on the same {test['n']} samples: "
+            f"{finding} (one-sided {method} p={test['p_value']:.3g}, alpha {alpha:g}{tol})")
+
+
 def compare(entry: dict[str, Any] | None, rec: dict[str, Any], *, rec_id: str, tolerance: float, alpha: float
             ) -> dict[str, Any]:
     """The baseline comparison of a record: ``status`` is ok, regression, mismatch, missing or not compared."""
@@ -215,10 +223,8 @@ def compare(entry: dict[str, Any] | None, rec: dict[str, Any], *, rec_id: str, t
         test = mcnemar(entry["outcomes"], details["outcomes"], tolerance=tolerance)
         out.update(method="mcnemar", **test)
         regressed = test["p_value"] < alpha
-        tol = f", tolerance {tolerance:g}" if tolerance else ""
-        text = (f"{m.get('name', prop)} {_fmt(value)} now vs {_fmt(base_value)} in the baseline on the same "
-                f"{test['n']} samples: {test['lost']} lost, {test['gained']} gained (one-sided exact McNemar "
-                f"p={test['p_value']:.3g}, alpha {alpha:g}{tol})")
+        text = _paired_text(m.get("name", prop), value, base_value, test, f"{test['lost']} lost, {test['gained']} "
+                            "gained", "exact McNemar", alpha, tolerance)
     elif ("per_sample" in entry and details.get("per_sample_statistic") == "mean"
           and len(details.get("per_sample", ())) == len(entry["per_sample"])
           and _BETTER.get(entry.get("comparison") or "") in ("higher", "lower")):
@@ -226,10 +232,8 @@ def compare(entry: dict[str, Any] | None, rec: dict[str, Any], *, rec_id: str, t
         test = paired_mean_test(entry["per_sample"], details["per_sample"], better=better, tolerance=tolerance)
         out.update(method="paired t-test", **test)
         regressed = test["p_value"] < alpha
-        tol = f", tolerance {tolerance:g}" if tolerance else ""
-        text = (f"{m.get('name', prop)} {_fmt(value)} now vs {_fmt(base_value)} in the baseline on the same "
-                f"{test['n']} samples: {test['worse']} {'rose' if better == 'lower' else 'fell'}, mean change "
-                f"{test['mean_change']:+.4g} (one-sided paired t-test p={test['p_value']:.3g}, alpha {alpha:g}{tol})")
+        moved = f"{test['worse']} {'rose' if better == 'lower' else 'fell'}, mean change {test['mean_change']:+.4g}"
+        text = _paired_text(m.get("name", prop), value, base_value, test, moved, "paired t-test", alpha, tolerance)
     else:
         better = _BETTER.get(entry.get("comparison") or rec.get("comparison") or ">=", "higher")
         lo, hi = entry["low"] - tolerance, entry["high"] + tolerance
