@@ -102,7 +102,7 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
 
 def _torchrun(p: pytest.Pytester, *args: str) -> pytest.RunResult:
     return p.run(sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                 "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "--robust", *args, timeout=300)
+                 "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "--robust", *args, timeout=1800)
 
 
 def _records(p: pytest.Pytester, name: str) -> list[dict]:
@@ -111,7 +111,7 @@ def _records(p: pytest.Pytester, name: str) -> list[dict]:
 
 def test_two_ranks_give_the_report_of_one_process(project: pytest.Pytester):
     one = project.run(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "--robust",
-                      "--robust-report=one.json", timeout=300)
+                      "--robust-report=one.json", timeout=1800)
     two = _torchrun(project, "--robust-report=two.json")
     for result in (one, two):  # the sequential floor fails by design, on every rank alike
         assert result.ret == 1

@@ -83,25 +83,35 @@ def test_each_broken_evaluation_trips_its_indicator(trained_mlp, fn, indicator):
     assert d.message.endswith(diagnostics.INDICATORS[indicator])  # what it means and what to try
 
 
-def test_sound_models_trip_nothing(trained_mlp):
+SOUND = ("mlp", "softmax", "cnn", "fgsm-trained", "log-softmax-head", "declared-sigmoid")
+
+
+def _sound_model(name, net):
     from robtest.data import digits_tensors
     from robtest.zoo import mlp, small_cnn, softmax_regression, train_classifier
 
-    net, data = trained_mlp
     x, y = digits_tensors("train")
-    models = {
-        "mlp": net,
-        "softmax": train_classifier(softmax_regression(), x, y, epochs=10, lr=1e-2, seed=0),
-        "cnn": train_classifier(small_cnn(width=8), x, y, epochs=4, lr=3e-3, seed=0),
-        "fgsm-trained": train_classifier(mlp(hidden=(64,)), x, y, epochs=10, lr=3e-3, seed=0, adversarial="fgsm",
-                                         eps=0.1),
-        "log-softmax-head": nn.Sequential(net, nn.LogSoftmax(dim=1)),
-        "declared-sigmoid": AsLogits(Wrap(net, lambda n, x: torch.sigmoid(n(x))), outputs="sigmoid"),
-    }
-    for name, model in models.items():
-        for attack in ("pgd", "fgsm", "auto"):
-            m = _evaluate(model, data, attack=attack, eps=0.05)
-            assert m.diagnostics == (), (name, attack, [str(d) for d in m.diagnostics])
+    if name == "mlp":
+        return net
+    if name == "softmax":
+        return train_classifier(softmax_regression(), x, y, epochs=10, lr=1e-2, seed=0)
+    if name == "cnn":
+        return train_classifier(small_cnn(width=8), x, y, epochs=4, lr=3e-3, seed=0)
+    if name == "fgsm-trained":
+        return train_classifier(mlp(hidden=(64,)), x, y, epochs=10, lr=3e-3, seed=0, adversarial="fgsm", eps=0.1)
+    if name == "log-softmax-head":
+        return nn.Sequential(net, nn.LogSoftmax(dim=1))
+    return AsLogits(Wrap(net, lambda n, x: torch.sigmoid(n(x))), outputs="sigmoid")
+
+
+# One test per model (xdist spreads them); each model under the three attacks.
+@pytest.mark.parametrize("name", SOUND)
+def test_sound_models_trip_nothing(trained_mlp, name):
+    net, data = trained_mlp
+    model = _sound_model(name, net)
+    for attack in ("pgd", "fgsm", "auto"):
+        m = _evaluate(model, data, attack=attack, eps=0.05)
+        assert m.diagnostics == (), (name, attack, [str(d) for d in m.diagnostics])
 
 
 def test_bpda_removes_the_masking_and_finds_the_true_accuracy(trained_mlp):
