@@ -227,7 +227,9 @@ class CheckedModel:
             self.kind = check_logits(out, x, self.y)
         return as_logits(out, self.kind)
 
-    def observe(self, g: torch.Tensor, loss: torch.Tensor) -> None:
+    def observe(self, g: torch.Tensor, loss: torch.Tensor, live: torch.Tensor | None = None) -> None:
+        """Count zero, non-finite and negligible gradients (on the device, no sync); ``live`` (a mask) leaves
+        out points an attack has frozen but not yet dropped from its batch."""
         flat = g.detach().flatten(1)
         finite = torch.isfinite(flat).all(dim=1)
         gmax = flat.abs().amax(dim=1)
@@ -235,7 +237,12 @@ class CheckedModel:
         # To first order the loss can change by at most width·‖g‖₁ across the whole box: if that is a
         # negligible part of the loss, the attack has nothing to follow.
         tiny = finite & ~zero & (self.box_width * flat.abs().sum(dim=1) < 1e-5 * loss.detach().abs())
-        c = torch.stack([zero.sum(), (~finite).sum(), tiny.sum(), torch.tensor(g.shape[0], device=g.device)])
+        if live is not None:
+            zero, finite, tiny = zero & live, finite | ~live, tiny & live
+            seen = live.sum()
+        else:
+            seen = torch.tensor(g.shape[0], device=g.device)
+        c = torch.stack([zero.sum(), (~finite).sum(), tiny.sum(), seen])
         self._counts = c if self._counts is None else self._counts + c
 
     def finish(self) -> None:
@@ -306,6 +313,20 @@ def _total_loss(logits: torch.Tensor, y: torch.Tensor, loss: str, targeted: bool
     return per_sample_loss(logits, y, loss, targeted, target=target).sum()
 
 
+#: Steps between two compactions of the early-stopping loop on an accelerator. Dropping the fooled points from
+#: the batch needs their number on the host: a device-to-host sync that stalls a GPU's queue. On the CPU it costs
+#: nothing and every step compacts; on a GPU fooled points are recorded and frozen by masks on the device, and
+#: dropped every COMPACT_EVERY steps (one sync per COMPACT_EVERY steps instead of one per step). A point's
+#: trajectory and the example it returns are the same either way: only how long a fooled point stays in the
+#: batch changes.
+COMPACT_EVERY = 8
+
+
+def compact_every(device: torch.device) -> int:
+    """How many steps an early-stopping attack loop goes between compactions on ``device``."""
+    return 1 if device.type == "cpu" else COMPACT_EVERY
+
+
 def loss_grad(
     f: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -315,12 +336,14 @@ def loss_grad(
     *,
     check_masking: bool = True,
     target: torch.Tensor | None = None,
+    live: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One forward and one backward w.r.t. the input only: (logits, ∇x loss). Parameters get no .grad.
 
     When ``f`` is the driver's :class:`CheckedModel` every gradient is observed for masking (zero, tiny or
     non-finite values, on any point at any step); ``check_masking=False`` skips that for a caller that knows.
-    ``target`` is for the targeted DLR loss (see :func:`per_sample_loss`).
+    ``target`` is for the targeted DLR loss (see :func:`per_sample_loss`). ``live`` (a mask) observes only
+    the points an attack still moves.
     """
     x = x.detach().requires_grad_(True)
     logits = f(x)
@@ -336,7 +359,7 @@ def loss_grad(
         return logits.detach(), torch.zeros_like(x)
     if check_masking and isinstance(f, CheckedModel):
         with torch.no_grad():
-            f.observe(g, per_sample_loss(logits.detach(), y, loss, targeted, target=target))
+            f.observe(g, per_sample_loss(logits.detach(), y, loss, targeted, target=target), live)
     return logits.detach(), g
 
 

@@ -7,6 +7,7 @@ import math
 
 import torch
 
+from robtest.attacks import _driver
 from robtest.attacks._driver import Bounds, CheckedModel, loss_grad, per_sample_loss, run_attack
 from robtest.attacks._norms import Norm
 from robtest.attacks._registry import register_attack
@@ -78,6 +79,8 @@ def _run(f, x, y, eps, norm: Norm, lo, hi, loss, steps, rho, targeted, target, g
     reduced_at_mark = torch.zeros(n, dtype=torch.bool, device=x.device)
     best_at_mark = None
     prev_mark = 0
+    every = _driver.compact_every(x.device)
+    live = None  # between compactions (on an accelerator): the points not fooled yet (None: all of them)
     for k in range(steps + 1):
         if k < steps:
             # Masking is judged on the gradients the attack goes on to use: a fooled point's is never used, and
@@ -88,17 +91,32 @@ def _run(f, x, y, eps, norm: Norm, lo, hi, loss, steps, rho, targeted, target, g
         else:  # the last iterate needs no gradient, only its loss and prediction
             with torch.no_grad():
                 logits, g = f(xa), None
+        keep = None
         with torch.no_grad():
             lval = per_sample_loss(logits, y0, loss, targeted, target=t0)
             hit = _fooled(logits, y0, targeted)
-            if g is not None and observe and not bool(hit.all()):
-                f.observe(g[~hit], lval[~hit])
-        if bool(hit.any()):
-            # First fooling iterate: recorded, and the point leaves the batch (later steps only pay for the rest).
-            out[idx[hit]] = xa[hit]
-            out_loss[idx[hit]] = lval[hit]
-            done[idx[hit]] = True
-            keep = ~hit
+            if live is not None:
+                hit = hit & live
+            if g is not None and observe:
+                f.observe(g, lval, ~hit if live is None else live & ~hit)  # counted on the device, no sync
+        if every == 1:
+            if bool(hit.any()):
+                # First fooling iterate: recorded, and the point leaves the batch (later steps only pay for the
+                # rest).
+                out[idx[hit]] = xa[hit]
+                out_loss[idx[hit]] = lval[hit]
+                done[idx[hit]] = True
+                keep = ~hit
+        else:
+            # On an accelerator: recorded and frozen by masks, without a sync; dropped every `every` steps.
+            out.index_copy_(0, idx, torch.where(norm_mask(hit, xa), xa, out[idx]))
+            out_loss.index_copy_(0, idx, torch.where(hit, lval, out_loss[idx]))
+            done.index_copy_(0, idx, done[idx] | hit)
+            live = ~hit if live is None else live & ~hit
+            keep = live.nonzero().squeeze(1) if (k + 1) % every == 0 and k < steps else None
+            if keep is not None:
+                live = None
+        if keep is not None:
             idx, x0, y0, e0, xa, x_prev, lval, eta = (idx[keep], x0[keep], y0[keep], e0[keep], xa[keep],
                                                       x_prev[keep], lval[keep], eta[keep])
             t0 = t0[keep] if t0 is not None else None
@@ -107,6 +125,7 @@ def _run(f, x, y, eps, norm: Norm, lo, hi, loss, steps, rho, targeted, target, g
             if best is not None:
                 best, best_g, best_loss, last_loss = best[keep], best_g[keep], best_loss[keep], last_loss[keep]
                 best_at_mark = best_at_mark[keep]
+            keep = None
             if idx.numel() == 0:
                 break
         if best is None:
@@ -117,9 +136,9 @@ def _run(f, x, y, eps, norm: Norm, lo, hi, loss, steps, rho, targeted, target, g
             rises += (lval > last_loss).to(rises.dtype)
             last_loss = lval
             better = lval > best_loss
-            best[better], best_loss[better] = xa[better], lval[better]
+            best, best_loss = torch.where(norm_mask(better, xa), xa, best), torch.where(better, lval, best_loss)
             if g is not None:
-                best_g[better] = g[better]
+                best_g = torch.where(norm_mask(better, g), g, best_g)
         if k == steps:
             break
         if k in marks:
@@ -129,7 +148,7 @@ def _run(f, x, y, eps, norm: Norm, lo, hi, loss, steps, rho, targeted, target, g
             slow = rises < rho * (k - prev_mark)
             stuck = ~reduced_at_mark & (best_loss == best_at_mark)
             cut = slow | stuck
-            eta[cut] /= 2
+            eta = torch.where(norm_mask(cut, eta), eta / 2, eta)
             xa = torch.where(norm_mask(cut, xa), best, xa)
             x_prev = torch.where(norm_mask(cut, xa), best, x_prev)
             g = torch.where(norm_mask(cut, xa), best_g, g)
@@ -145,7 +164,11 @@ def _run(f, x, y, eps, norm: Norm, lo, hi, loss, steps, rho, targeted, target, g
                 nxt = (x0 + norm.project(d, e0)).clamp_(lo, hi)
         x_prev, xa = xa, nxt
     if idx.numel():
-        out[idx], out_loss[idx] = best, best_loss
+        if live is None:
+            out[idx], out_loss[idx] = best, best_loss
+        else:  # a frozen point keeps the iterate that fooled it
+            out.index_copy_(0, idx, torch.where(norm_mask(live, best), best, out[idx]))
+            out_loss.index_copy_(0, idx, torch.where(live, best_loss, out_loss[idx]))
     return out, done, out_loss
 
 

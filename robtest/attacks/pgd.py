@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from robtest.attacks import _driver
 from robtest.attacks._driver import Bounds, loss_grad, per_sample_loss, run_attack
 from robtest.attacks._norms import Norm, per_sample
 from robtest.attacks._registry import register_attack
@@ -18,6 +19,10 @@ def _fooled(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tens
     return pred == y if targeted else pred != y
 
 
+def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return mask.view(-1, *([1] * (like.dim() - 1)))
+
+
 def _pgd_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, step_size, random_start, restarts, targeted,
               early_stop, generator):
     n = x.shape[0]
@@ -29,6 +34,7 @@ def _pgd_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, step_size, rando
     done = torch.zeros(n, dtype=torch.bool, device=x.device)
     best_loss = torch.full((n,), float("-inf"), device=x.device, dtype=x.dtype)
     rng = as_rng(generator)
+    every = _driver.compact_every(x.device)
     for restart in range(restarts):
         if early_stop:
             idx = (~done).nonzero().squeeze(1)
@@ -43,25 +49,44 @@ def _pgd_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, step_size, rando
         # on its sample id and the restart only, never on which other points are still being attacked.
         start = rng.fork(restart).take(idx) if random_start else None
         xa = (x0 + norm.random(x0, e0, start)).clamp_(lo, hi) if random_start else x0.clone()
-        for _ in range(steps):
-            logits, g = loss_grad(f, xa, y0, loss, targeted)
+        live = None  # between compactions: the points of the batch not fooled yet (None: all of them)
+        for step in range(steps):
+            logits, g = loss_grad(f, xa, y0, loss, targeted, live=live)
             if early_stop:
                 # Points already fooled are recorded and dropped: later steps only pay for the rest.
                 hit = _fooled(logits, y0, targeted)
-                if bool(hit.any()):
-                    best[idx[hit]] = xa[hit]
-                    done[idx[hit]] = True
-                    keep = ~hit
-                    idx, x0, y0, e0, a0, xa, g = idx[keep], x0[keep], y0[keep], e0[keep], a0[keep], xa[keep], g[keep]
-                    if idx.numel() == 0:
-                        break
+                if every == 1:
+                    if bool(hit.any()):
+                        best[idx[hit]] = xa[hit]
+                        done[idx[hit]] = True
+                        keep = ~hit
+                        idx, x0, y0, e0, a0, xa, g = (idx[keep], x0[keep], y0[keep], e0[keep], a0[keep], xa[keep],
+                                                      g[keep])
+                        if idx.numel() == 0:
+                            break
+                else:
+                    # Recorded and frozen on the device, without a sync; dropped at the next compaction.
+                    hit = hit if live is None else hit & live
+                    best.index_copy_(0, idx, torch.where(_rows(hit, xa), xa, best[idx]))
+                    done.index_copy_(0, idx, done[idx] | hit)
+                    live = ~hit if live is None else live & ~hit
+                    if (step + 1) % every == 0 and step + 1 < steps:
+                        keep = live.nonzero().squeeze(1)  # the one host sync of these steps
+                        idx, x0, y0, e0, a0, xa, g = (idx[keep], x0[keep], y0[keep], e0[keep], a0[keep], xa[keep],
+                                                      g[keep])
+                        live = None
+                        if idx.numel() == 0:
+                            break
             xa = norm.step_(xa, g, x0, a0, e0, lo, hi)
         if idx.numel() == 0:
             continue
         if not keep_final:
             if best is None:
                 return xa
-            best[idx] = xa
+            if live is None:
+                best[idx] = xa
+            else:  # a frozen point keeps the example that fooled it
+                best.index_copy_(0, idx, torch.where(_rows(live, xa), xa, best[idx]))
             continue
         # Restarts keep the worst case per sample: fooled beats not fooled, then the higher loss.
         with torch.no_grad():
@@ -69,6 +94,8 @@ def _pgd_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, step_size, rando
             hit = _fooled(logits, y0, targeted)
             lval = per_sample_loss(logits, y0, loss, targeted)
         better = hit | (lval > best_loss[idx])
+        if live is not None:  # frozen points were fooled earlier and keep that example
+            better, hit = better & live, hit & live
         best[idx[better]] = xa[better]
         best_loss[idx[better]] = lval[better]
         done[idx[hit]] = True
