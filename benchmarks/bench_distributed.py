@@ -71,7 +71,9 @@ def _overhead_worker(out: str, samples: int) -> None:
 
     check = EveryLook(n_total=samples, threshold=0.5, comparison=">=")
     t0 = time.perf_counter()
-    m = evaluate_accuracy(model, data, attack="auto", eps=0.1, samples=samples, device="cpu", stop=check)
+    # batches of 32: ranks take whole batches, so the looks (64, 128, 256, 512, 540) split 2, 2, 4, 8 and 1 ways
+    m = evaluate_accuracy(model, data, attack="auto", eps=0.1, samples=samples, device="cpu", stop=check,
+                          batch_size=32)
     total = time.perf_counter() - t0
     if distributed.is_main():
         with open(out, "w", encoding="utf-8") as f:

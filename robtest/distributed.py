@@ -2,8 +2,9 @@
 
 Under ``python -m torch.distributed.run --nproc-per-node K -m pytest --robust`` every rank runs the same tests.
 An evaluation splits the samples of each segment (the stretch up to the next planned sequential look, or all of
-them) over the ranks, ``ids[rank::world]``, each rank on its own device (``cuda:LOCAL_RANK``), and exchanges the
-per-sample outcomes with one collective per segment; every rank then holds the outcomes of all samples in the
+them) over the ranks in whole batches, batch ``k`` on rank ``k % world`` (the batches one process would
+evaluate), each rank on its own device (``cuda:LOCAL_RANK``), and exchanges the per-sample outcomes with one
+collective per segment; every rank then holds the outcomes of all samples in the
 single-process order and computes the same counts, interval, verdict and stopping decision. Every sample draws
 its random numbers from its own stream (:mod:`robtest.rng`), so the outcomes are those of one process.
 
@@ -18,16 +19,17 @@ This module imports torch.distributed only when a job has more than one rank.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from robtest.errors import DistributedError
 
 __all__ = ["world", "rank", "is_main", "active", "init", "started", "exchange", "shard", "local_device_index",
-           "barrier_gather"]
+           "barrier_gather", "map_share", "share_positions", "merge", "in_step"]
 
 DEFAULT_TIMEOUT_S = 1800.0
 _GROUP: list[Any] = []  # the gloo group robtest's exchanges go through, created once per process
@@ -95,13 +97,36 @@ def started() -> bool:
     return bool(_GROUP) and not _BROKEN
 
 
-def shard(ids: Sequence[int] | Any) -> Any:
-    """This rank's share of ``ids``: every ``world``-th one from ``rank`` (strided, so every rank sees a fair
-    sample of the seeded order)."""
-    return ids[rank()::world()]
+def share_positions(n: int, batch_size: int, of_rank: int | None = None) -> Any:
+    """The positions (0..n-1) of a stretch of ``n`` samples that rank ``of_rank`` (default: this one) evaluates:
+    whole batches of ``batch_size``, batch ``k`` on rank ``k % world``. Every rank evaluates exactly the batches
+    one process would, sample for sample, so no number changes with the number of ranks, not even in the last
+    bit (a kernel may round a row differently in a batch of other rows)."""
+    import torch
+
+    r = rank() if of_rank is None else of_rank
+    starts = range(r * batch_size, n, world() * batch_size)
+    if not starts:
+        return torch.zeros(0, dtype=torch.long)
+    return torch.cat([torch.arange(s, min(s + batch_size, n)) for s in starts])
+
+
+def shard(ids: Sequence[int] | Any, batch_size: int) -> Any:
+    """This rank's share of ``ids`` (a tensor): its whole batches (:func:`share_positions`)."""
+    return ids[share_positions(len(ids), batch_size)]
+
+
+def merge(parts: Sequence[Sequence[Any]], n: int, batch_size: int) -> list[Any]:
+    """The ranks' shares (in rank order, each in its own order) back in the order of the ``n`` samples."""
+    out: list[Any] = [None] * n
+    for r, part in enumerate(parts):
+        for pos, item in zip(share_positions(n, batch_size, r).tolist(), part, strict=True):
+            out[pos] = item
+    return out
 
 
 _BROKEN: list[str] = []  # set once an exchange failed: the ranks are out of step and stay so
+_SEQ = [0]  # exchanges this process took part in: every rank must be at the same one
 
 
 def _gather(obj: Any) -> list[Any]:
@@ -132,7 +157,16 @@ def exchange(payload: Any, *, error: BaseException | None = None, where: str = "
     said = None
     if error is not None:
         said = "".join(traceback.format_exception_only(type(error), error)).strip()
-    records = _gather({"ok": error is None, "error": said, "payload": None if error is not None else payload})
+    _SEQ[0] += 1
+    records = _gather({"ok": error is None, "error": said, "payload": None if error is not None else payload,
+                       "seq": _SEQ[0], "where": where, "test": os.environ.get("PYTEST_CURRENT_TEST", "")})
+    steps = {(rec["seq"], rec["where"], rec["test"]) for rec in records}
+    if len(steps) > 1:  # a rank skipped an exchange (it failed between two): never combine unrelated payloads
+        said = "; ".join(f"rank {r} at exchange {rec['seq']} ({rec['where']}{', ' if rec['test'] else ''}"
+                         f"{rec['test']})" for r, rec in enumerate(records))
+        _BROKEN.append("the ranks were out of step")
+        raise DistributedError(f"{where}: the ranks are out of step ({said}): a rank failed between two exchanges "
+                               "(see its output); the remaining robustness tests fail at once")
     failed = [(r, rec["error"]) for r, rec in enumerate(records) if not rec["ok"]]
     if failed:
         if error is not None:
@@ -141,6 +175,34 @@ def exchange(payload: Any, *, error: BaseException | None = None, where: str = "
         raise DistributedError(f"{where}: {names} (this is rank {rank()} of {world()}; the traceback is in that "
                                "rank's output)")
     return [rec["payload"] for rec in records]
+
+
+@contextlib.contextmanager
+def in_step(where: str) -> Iterator[None]:
+    """Run the block on every rank and exchange whether it raised: if it raised anywhere, it raises everywhere
+    (the failing rank its own error, the others a DistributedError naming it), so no rank goes on to an
+    exchange the others will not reach. One process: the block as it is."""
+    error = None
+    try:
+        yield
+    except Exception as err:  # heard of by every rank at the exchange, and raised there
+        error = err
+    if active() or error is not None:
+        exchange(None, error=error, where=where)
+
+
+def map_share(ids: Any, compute: Any, *, batch_size: int, where: str = "evaluation") -> list[Any]:
+    """``compute(share, positions)`` on every rank, with this rank's share of ``ids`` (its whole batches) and
+    their positions in ``ids``; the ranks' results in rank order (one process: ``[compute(ids, arange)]``). If
+    ``compute`` raises on any rank, every rank raises (see :func:`exchange`)."""
+    error = None
+    payload = None
+    try:
+        pos = share_positions(len(ids), batch_size)
+        payload = compute(ids[pos], pos)
+    except Exception as err:  # every rank hears of it at the exchange, and all raise
+        error = err
+    return exchange(payload, error=error, where=where)
 
 
 def barrier_gather(payload: Any) -> list[Any]:

@@ -148,17 +148,17 @@ def _segments(n: int, stop: object, batch_size: int) -> list[int]:
     return [e for e in ends if e > 0]
 
 
-def _evaluate_share(run, split: _Splitter, src: object, share: torch.Tensor, offset: int, batch_size: int,
-                    seed: int, dev: torch.device, bounds: tuple[float, float],
+def _evaluate_share(run, split: _Splitter, src: object, share: torch.Tensor, positions: torch.Tensor, offset: int,
+                    batch_size: int, seed: int, dev: torch.device, bounds: tuple[float, float],
                     kept: list[tuple[int, torch.Tensor, torch.Tensor]] | None) -> list[tuple[int, int, int, int]]:
-    """This rank's samples ``share`` of a segment starting at position ``offset``: (id, label, clean, robust)
-    each. Keeps the first robust points (with their positions in the visit order) in ``kept`` for the checks."""
+    """This rank's samples ``share`` (at ``positions`` of a segment starting at position ``offset``): (id,
+    label, clean, robust) each. Keeps the first robust points (with their positions in the visit order) in
+    ``kept`` for the checks."""
     from robtest.indicators import PROBE_POINTS
 
     out: list[tuple[int, int, int, int]] = []
     if not share.numel():
         return out
-    world, rank = distributed.world(), distributed.rank()
     for ids, xb, yb in iter_indexed(src, batch_size=batch_size, sample_ids=share.tolist()):
         check_batch(xb, yb, bounds)
         x = xb.to(dev, non_blocking=True)
@@ -171,15 +171,9 @@ def _evaluate_share(run, split: _Splitter, src: object, share: torch.Tensor, off
         if kept is not None and len(kept) < PROBE_POINTS and any(got):
             base = len(out) - len(got)
             for j in robust.nonzero().squeeze(1).tolist()[:PROBE_POINTS - len(kept)]:
-                pos = offset + (base + j) * world + rank  # strided share: back to the position in the order
+                pos = offset + int(positions[base + j])  # back to the position in the visit order
                 kept.append((pos, x[j:j + 1], y[j:j + 1]))
     return out
-
-
-def _merge(parts: list[list[tuple[int, int, int, int]]], size: int) -> list[tuple[int, int, int, int]]:
-    """The ranks' strided shares of a segment back in the visit order."""
-    world = len(parts)
-    return [parts[j % world][j // world] for j in range(size)]
 
 
 def evaluate_accuracy(
@@ -310,15 +304,13 @@ def evaluate_accuracy(
             for end in planned:
                 # One segment: the samples up to the next look, split over the ranks (all of them on one).
                 segment = visit[start:end]
-                local: list[tuple[int, int, int, int]] = []  # (id, label, clean correct, robust) per sample
-                error = None
-                try:
-                    local = _evaluate_share(run, split, src, distributed.shard(segment), start, batch_size, seed,
-                                            dev, (lo, hi), kept if checks and spec is not None else None)
-                except Exception as err:  # every rank hears of it at the exchange, and all raise
-                    error = err
-                parts = distributed.exchange(local, error=error, where="evaluate_accuracy")
-                merged = _merge(parts, end - start)
+                # (id, label, clean correct, robust) per sample; this rank's whole batches (those of one process)
+                parts = distributed.map_share(
+                    segment, lambda share, pos, start=start: _evaluate_share(
+                        run, split, src, share, pos, start, batch_size, seed, dev, (lo, hi),
+                        kept if checks and spec is not None else None),
+                    batch_size=batch_size, where="evaluate_accuracy")
+                merged = distributed.merge(parts, end - start, batch_size)
                 for sid, label, c, a in merged:
                     ids_seen.append(sid)
                     labels_seen.append(label)

@@ -116,24 +116,24 @@ def _correct_after(model: Callable, fn: Callable[..., torch.Tensor], attack_mode
                    y: torch.Tensor, chunk: int, **kw: Any) -> torch.Tensor:
     """Which points ``model`` still classifies correctly after ``fn`` attacked them (in chunks). Under torchrun
     each rank attacks its share of the points (each drawing from its own stream) and the ranks exchange the
-    answers, so the check costs 1/world of its time and every rank reaches the same conclusion."""
+    answers (whole chunks per rank), so every rank reaches the conclusion of one process."""
     from robtest import distributed
 
     gen = kw.get("generator")
     if not (distributed.active() and hasattr(gen, "rows")):
         return _still_correct(model, _chunked(fn, attack_model, x, y, chunk, **kw), y, chunk)
-    share = torch.arange(x.shape[0], device=x.device)[distributed.rank()::distributed.world()]
-    ok: list[int] = []
-    error = None
-    try:
-        if share.numel():
-            xs, ys = x[share], y[share]
-            adv = _chunked(fn, attack_model, xs, ys, chunk, **{**kw, "generator": gen.rows(share)})
-            ok = _still_correct(model, adv, ys, chunk).to(torch.int8).tolist()
-    except Exception as err:
-        error = err
-    parts = distributed.exchange(ok, error=error, where="the indicator checks")
-    merged = [parts[j % len(parts)][j // len(parts)] for j in range(x.shape[0])]
+    def attack(_: torch.Tensor, share: torch.Tensor) -> list[int]:
+        if not share.numel():
+            return []
+        share = share.to(x.device)
+        xs, ys = x[share], y[share]
+        adv = _chunked(fn, attack_model, xs, ys, chunk, **{**kw, "generator": gen.rows(share)})
+        return _still_correct(model, adv, ys, chunk).to(torch.int8).tolist()
+
+    # whole chunks per rank, the chunks one process attacks: the same answers, bit for bit
+    everyone = torch.arange(x.shape[0])
+    parts = distributed.map_share(everyone, attack, batch_size=chunk, where="the indicator checks")
+    merged = distributed.merge(parts, x.shape[0], chunk)
     return torch.tensor(merged, dtype=torch.bool, device=y.device)
 
 

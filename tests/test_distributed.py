@@ -39,7 +39,14 @@ CONFTEST = textwrap.dedent(
             if os.environ.get("RANK") == os.environ.get("ROBTEST_HANG_RANK", "-"):
                 import time
                 time.sleep(120)  # a rank that hangs (a stuck GPU, a dead file system)
+            ROWS[0] += x.shape[0]
             return self.inner(x)
+
+    ROWS = [0]  # rows this process ran through the model: each rank runs its share
+
+    def pytest_sessionfinish(session):
+        with open(f"rows-{os.environ.get('RANK', 'one')}.txt", "w") as f:
+            f.write(str(ROWS[0]))
 
     @pytest.fixture(scope="session")
     def robust_model():
@@ -81,6 +88,22 @@ TESTS = textwrap.dedent(
     @pytest.mark.lipschitz(max=100.0, samples=40)
     def test_lipschitz():
         pass
+
+    @pytest.mark.lipschitz(max=100.0, estimate="sensitivity", samples=40)
+    def test_sensitivity():
+        pass
+
+    @pytest.mark.offset_invariance(max_drop=0.9, grid=5)
+    def test_offset():
+        pass
+
+    @pytest.mark.power_law(exponent=(0.1, 5.0), attack="pgd", steps=3, eps=(0.02, 0.3), points=4, max_error=0.9)
+    def test_power_law():
+        pass
+
+    @pytest.mark.confidence_ceiling(ceiling=1.0, source="fooling", steps=3, samples=50)
+    def test_fooling():
+        pass
     """
 )
 
@@ -111,14 +134,18 @@ def _records(p: pytest.Pytester, name: str) -> list[dict]:
 
 def test_two_ranks_give_the_report_of_one_process(project: pytest.Pytester):
     one = project.run(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "--robust",
-                      "--robust-report=one.json", timeout=1800)
-    two = _torchrun(project, "--robust-report=two.json")
+                      "--robust-report=one.json", "--robust-batch-size=16", timeout=1800)
+    # batches of 16: ranks take whole batches (those of one process), so 200 samples make 13 to share
+    two = _torchrun(project, "--robust-report=two.json", "--robust-batch-size=16")
     for result in (one, two):  # the sequential floor fails by design, on every rank alike
         assert result.ret == 1
-        result.stdout.fnmatch_lines(["*1 failed, 5 passed*"])
+        result.stdout.fnmatch_lines(["*1 failed, 9 passed*"])
     a, b = _records(project, "one.json"), _records(project, "two.json")
-    assert [r["id"] for r in a] == [r["id"] for r in b] and len(a) == 6
-    assert a == b  # values, intervals, n, per-sample outcomes, fingerprints, diagnostics
+    assert [r["id"] for r in a] == [r["id"] for r in b] and len(a) == 10
+    assert a == b  # every property: values, intervals, n, per-sample values and outcomes, fingerprints, diagnostics
+    # ... and each rank computed its share only: every property is sharded
+    one_rows, rank0, rank1 = (int((project.path / f"rows-{r}.txt").read_text()) for r in ("one", "0", "1"))
+    assert rank0 + rank1 >= one_rows and max(rank0, rank1) < 0.7 * one_rows, (one_rows, rank0, rank1)
     floor = next(r for r in b if r["id"].endswith("test_sequential_floor::accuracy_floor"))
     assert floor["measurement"]["n"] == 64 and floor["measurement"]["details"]["stopped_early"]
     assert str(two.stdout).count("robustness summary") == 1  # rank 0 alone prints it
@@ -128,16 +155,51 @@ def test_two_ranks_give_the_report_of_one_process(project: pytest.Pytester):
 
 def test_a_rank_that_raises_fails_the_run_and_is_named(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ROBTEST_FAIL_RANK", "1")
+    # a plain test that uses the model: it fails on rank 1 only
+    project.makepyfile(test_plain="def test_uses_the_model(robust_model):\n"
+                                  "    import torch\n    robust_model(torch.zeros(1, 1, 4, 4))\n")
     result = _torchrun(project, "--robust-report=two.json")
     assert result.ret != 0
-    # Rank 0's sharded evaluations fail with the name of the rank that raised (no hang: every exchange carries
-    # an ok flag); what rank 0 computed alone passes there, and rank 0 says that it failed on rank 1.
-    result.stdout.fnmatch_lines(["*DistributedError: evaluate_accuracy: rank 1 raised RuntimeError: broken on "
-                                 "this rank (this is rank 0 of 2*"])
-    result.stdout.fnmatch_lines(["*robtest: rank 1 failed 3 test(s) that passed here: *test_noise*"])
-    # rank 0's report holds what it measured: the properties it computed alone (the failed ones have none)
-    assert {r["id"].split("::")[1] for r in _records(project, "two.json")} == {"test_noise", "test_min_perturbation",
-                                                                             "test_lipschitz"}
+    # Every property is sharded: rank 0 fails each of them with the name of the rank that raised (no hang:
+    # every exchange carries an ok flag), whichever step of the evaluation it was in.
+    for where in ("evaluate_accuracy", "non_example_confidence", "offset_drop", "error_curve", "local_lipschitz",
+                  "loss_sensitivity", "minimal_perturbation"):
+        result.stdout.fnmatch_lines([f"*DistributedError: {where}: rank 1 raised RuntimeError: broken on this rank "
+                                     "(this is rank 0 of 2*"])
+    result.stdout.fnmatch_lines(["*10 failed, 1 passed*"])
+    # the ranks stayed in step: no test found them out of step, and rank 0 names what failed on rank 1 only
+    assert "out of step" not in str(result.stdout)
+    result.stdout.fnmatch_lines(["*robtest: rank 1 failed 1 test(s) that passed here: "
+                                 "test_plain.py::test_uses_the_model*"])
+    assert _records(project, "two.json") == []  # nothing was measured
+
+
+def test_ranks_out_of_step_are_caught_instead_of_combined(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    """A rank that fails between two exchanges (here: its data fixture raises on rank 1 only, before any
+    exchange) would pair its next exchange with another test's on the other rank: caught, never combined."""
+    project.makeconftest(CONFTEST + textwrap.dedent(
+        """
+        @pytest.fixture
+        def shape_on_rank_1(robust):
+            if os.environ.get("RANK") == "1":
+                raise RuntimeError("no data here")
+
+        """))
+    project.makepyfile(test_gate=textwrap.dedent(
+        """
+        import pytest
+
+        def test_first(robust, shape_on_rank_1):
+            robust.offset_invariance(max_drop=0.9, grid=3)
+
+        def test_second(robust):
+            robust.offset_invariance(max_drop=0.9, grid=3)
+        """))
+    result = _torchrun(project)
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*DistributedError: offset_drop: the ranks are out of step (rank 0 at exchange 1 "
+                                 "(offset_drop, test_gate.py::test_first (call)); rank 1 at exchange 1 "
+                                 "(offset_drop, test_gate.py::test_second (call)))*"])
 
 
 def test_a_rank_that_hangs_times_out_instead_of_hanging(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
@@ -164,21 +226,26 @@ def test_xdist_workers_under_torchrun_are_a_usage_error(pytester: pytest.Pyteste
 
 
 def test_one_process_is_rank_0_of_1_and_shares_everything(monkeypatch: pytest.MonkeyPatch):
+    import torch
+
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert (distributed.world(), distributed.rank(), distributed.is_main(), distributed.active()) == (1, 0, True, False)
-    assert distributed.shard(list(range(5))) == [0, 1, 2, 3, 4]
+    assert distributed.shard(torch.arange(5), batch_size=2).tolist() == [0, 1, 2, 3, 4]
     assert distributed.exchange({"a": 1}) == [{"a": 1}]
     with pytest.raises(ValueError, match="mine"):
         distributed.exchange(None, error=ValueError("mine"))
     monkeypatch.setenv("WORLD_SIZE", "3")
     monkeypatch.setenv("RANK", "2")
-    assert distributed.shard(list(range(8))) == [2, 5]
+    # whole batches, round-robin: batches [0,1] [2,3] [4,5] [6,7] -> rank 2 takes the third
+    assert distributed.shard(torch.arange(8), batch_size=2).tolist() == [4, 5]
+    assert distributed.shard(torch.arange(14), batch_size=2).tolist() == [4, 5, 10, 11]
 
 
-def test_strided_shares_merge_back_into_the_visit_order():
-    from robtest.evaluate import _merge
-
+def test_batch_shares_merge_back_into_the_visit_order(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("WORLD_SIZE", "3")
     ids = list(range(11))
-    parts = [ids[r::3] for r in range(3)]
-    assert _merge(parts, 11) == ids
+    parts = [[ids[p] for p in distributed.share_positions(11, 2, r).tolist()] for r in range(3)]
+    assert parts == [[0, 1, 6, 7], [2, 3, 8, 9], [4, 5, 10]]
+    assert distributed.merge(parts, 11, 2) == ids
+    assert sorted(sum((distributed.share_positions(5, 8, r).tolist() for r in range(3)), [])) == list(range(5))
     assert issubclass(DistributedError, RuntimeError)

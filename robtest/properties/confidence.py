@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from robtest import distributed
 from robtest.attacks._driver import check_bounds
 from robtest.errors import InvalidArgument
 from robtest.measurement import Measurement
@@ -36,11 +37,13 @@ STATISTICS = ("mean", "max")
 def non_examples(model: torch.nn.Module, n: int, *, shape: Sequence[int], source: str = "fooling",
                  classes: Sequence[int] = (0,), steps: int = 100, step_size: float = 0.01, std: float = 0.1,
                  bounds: tuple[float, float] = (0.0, 1.0), generator: torch.Generator | SampleRNG | None = None,
-                 device: torch.device | str = "cpu", offset: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+                 device: torch.device | str = "cpu", offset: int = 0, index: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` non-examples and the class each is judged by (the target for fooling images, else the prediction).
 
-    The target of non-example ``i`` is ``classes[(offset + i) % len(classes)]``. The model is used as given
-    (call it inside :func:`robtest.models.eval_mode`).
+    The target of non-example ``i`` is ``classes[(offset + i) % len(classes)]``, or ``classes[index[i] %
+    len(classes)]`` when ``index`` (the non-examples' numbers) is given. The model is used as given (call it
+    inside :func:`robtest.models.eval_mode`).
     """
     lo, hi = check_bounds(bounds)
     dev = torch.device(device)
@@ -59,7 +62,8 @@ def non_examples(model: torch.nn.Module, n: int, *, shape: Sequence[int], source
     if source != "fooling":
         with torch.no_grad():
             return x, model(x).argmax(dim=1)
-    idx = (torch.arange(n, device=dev) + offset) % len(classes)
+    number = torch.arange(n, device=dev) + offset if index is None else torch.as_tensor(index, device=dev)
+    idx = number % len(classes)
     target = torch.as_tensor(list(classes), device=dev)[idx]
     with torch.enable_grad():
         for _ in range(steps):
@@ -75,16 +79,16 @@ _SHOWN_MAX_VALUES = 3 * 32 * 32  # only inputs up to CIFAR size are kept
 
 
 def _keep_most_confident(shown: list[tuple[float, int, torch.Tensor, int]], x: torch.Tensor, p: torch.Tensor,
-                         c: torch.Tensor, *, offset: int) -> None:
+                         c: torch.Tensor, *, index: list[int]) -> None:
     """Keep the ``_SHOWN`` most confident images (ties: the earlier one) of those seen so far, in place;
-    ``offset`` is the index of ``x[0]`` among all non-examples."""
+    ``index`` holds the numbers of the non-examples ``x``."""
     if x.dim() not in (3, 4) or x[0].numel() > _SHOWN_MAX_VALUES:
         return
     k = min(_SHOWN, x.shape[0])
     top = torch.topk(p, k).indices.tolist()
     for j in top:
         img = x[j].detach().float().cpu()
-        shown.append((float(p[j]), offset + j, img if img.dim() == 3 else img[None], int(c[j])))
+        shown.append((float(p[j]), index[j], img if img.dim() == 3 else img[None], int(c[j])))
     shown.sort(key=lambda t: (-t[0], t[1]))
     del shown[_SHOWN:]
 
@@ -148,43 +152,65 @@ def non_example_confidence(
     if sequential and ceiling is not None and statistic == "mean":
         check = SequentialCheck(n_total=samples, first=looks[0], threshold=ceiling, comparison="<=",
                                 confidence=confidence, kind="mean")
+    cls: list[int] = []
     with on_device(model, dev), eval_mode(model):
-        with torch.no_grad():
-            n_out = model(torch.full((1, *shape), sum(check_bounds(bounds)) / 2, device=dev)).shape[1]
-        if classes is None:
-            cls = list(range(n_out))
-        elif isinstance(classes, int) and not isinstance(classes, bool):
-            cls = list(range(positive_int("classes", classes)))
-        else:
-            cls = [int(c) for c in classes]  # type: ignore[union-attr]
-        if not cls or min(cls) < 0 or max(cls) >= n_out:
-            raise InvalidArgument(f"classes: expected class indices in 0..{n_out - 1} but got {classes!r}")
+        with distributed.in_step("non_example_confidence"):  # a model that fails on one rank fails on all
+            with torch.no_grad():
+                n_out = model(torch.full((1, *shape), sum(check_bounds(bounds)) / 2, device=dev)).shape[1]
+            if classes is None:
+                cls = list(range(n_out))
+            elif isinstance(classes, int) and not isinstance(classes, bool):
+                cls = list(range(positive_int("classes", classes)))
+            else:
+                cls = [int(c) for c in classes]  # type: ignore[union-attr]
+            if not cls or min(cls) < 0 or max(cls) >= n_out:
+                raise InvalidArgument(f"classes: expected class indices in 0..{n_out - 1} but got {classes!r}")
         seen, total, top = 0, 0.0, 0.0
         shown: list[tuple[float, int, torch.Tensor, int]] = []
-        out_of_budget = False
-        for look in looks:
-            while seen < look and not out_of_budget:
-                k = min(batch_size, look - seen)
-                rng = SampleRNG(seed, torch.arange(seen, seen + k), device=dev)
-                x, c = non_examples(model, k, shape=shape, source=source, classes=cls, steps=steps,
+
+        def make(share: torch.Tensor, _: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list]:
+            """This rank's non-examples ``share`` (their numbers), in batches: probabilities, classes, and
+            the most confident images among them."""
+            ps, cs, mine = [], [], []
+            for i in range(0, share.numel(), batch_size):
+                part = share[i:i + batch_size]
+                rng = SampleRNG(seed, part, device=dev)
+                x, c = non_examples(model, part.numel(), shape=shape, source=source, classes=cls, steps=steps,
                                     step_size=step_size, std=std, bounds=bounds, generator=rng, device=dev,
-                                    offset=seen)
+                                    index=part)
                 with torch.no_grad():
                     p = F.softmax(model(x), dim=1).gather(1, c[:, None]).squeeze(1)
-                values.append(p.cpu())
-                judged.append(c.cpu())
-                _keep_most_confident(shown, x, p, c, offset=seen)
-                seen += k
-                total += float(p.sum())
-                top = max(top, float(p.max()))
-                # a budget ran out (robtest.session)
-                out_of_budget = limit is not None and seen < samples and limit(seen)
+                ps.append(p.cpu())
+                cs.append(c.cpu())
+                _keep_most_confident(mine, x, p, c, index=part.tolist())
+            empty = torch.zeros(0)
+            return (torch.cat(ps) if ps else empty, torch.cat(cs) if cs else empty.long(), mine)
+
+        for look in looks:
+            # One segment: the non-examples up to the next look, split over the torchrun ranks (all on one),
+            # each drawn from its own stream (seed, number): the values of one process at any batch size.
+            segment = torch.arange(seen, look)
+            parts = distributed.map_share(segment, make, batch_size=batch_size, where="non_example_confidence")
+            k = segment.numel()
+            p_seg, c_seg = torch.zeros(k, dtype=parts[0][0].dtype), torch.zeros(k, dtype=torch.long)
+            for r, (p_r, c_r, mine) in enumerate(parts):
+                at = distributed.share_positions(k, batch_size, r)
+                p_seg[at], c_seg[at] = p_r, c_r
+                shown.extend(mine)
+            shown.sort(key=lambda t: (-t[0], t[1]))
+            del shown[_SHOWN:]
+            values.append(p_seg)
+            judged.append(c_seg)
+            seen = look
+            total += float(p_seg.sum())
+            top = max(top, float(p_seg.max()))
             if sequential and ceiling is not None:
                 if check is not None and check(total, seen):
                     break
                 if statistic == "max" and top > ceiling:
                     break
-            if out_of_budget:
+            # a budget ran out (robtest.session): read at the looks, like the sequential check
+            if limit is not None and seen < samples and limit(seen):
                 break
     v = torch.cat(values).double()
     c_all = torch.cat(judged)

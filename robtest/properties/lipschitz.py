@@ -28,7 +28,7 @@ from torch import nn
 from robtest.errors import InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import Normalized, eval_mode, on_device, resolve_device
-from robtest.properties._common import choice, device_batches, flat_norm, input_shape, number, positive_int
+from robtest.properties._common import choice, flat_norm, input_shape, map_samples, number, positive_int
 from robtest.stats import bootstrap_ci
 
 __all__ = ["ESTIMATES", "SUPPORTED", "conv_norm_bound", "conv_norm_dense", "conv_norm_fft", "global_lipschitz_bound",
@@ -42,14 +42,13 @@ SUPPORTED = ("Linear", "Conv1d", "Conv2d", "BatchNorm1d", "BatchNorm2d", "ReLU",
 
 
 def _per_sample(model: torch.nn.Module, data: object, fn: Any, *, batch_size: int, samples: int | None, seed: int,
-                bounds: tuple[float, float], device: str | torch.device) -> np.ndarray:
+                bounds: tuple[float, float], device: str | torch.device, where: str) -> np.ndarray:
+    """``fn(x, y, rng)`` per sample over the seeded subset in the data's order (sharded under torchrun)."""
     dev = resolve_device(device)
-    out = []
     with on_device(model, dev), eval_mode(model), torch.enable_grad():
-        for x, y in device_batches(model, data, batch_size=batch_size, samples=samples, seed=seed, bounds=bounds,
-                                   device=dev):
-            out.append(fn(x, y).detach().double().cpu())
-    return torch.cat(out).numpy()
+        rows = map_samples(model, data, lambda x, y, rng: (None, {"v": fn(x, y, rng).detach().double()}),
+                           batch_size=batch_size, samples=samples, seed=seed, bounds=bounds, device=dev, where=where)
+    return rows["v"].numpy()
 
 
 def _mean_measurement(name: str, v: np.ndarray, confidence: float, seed: int, context: str,
@@ -74,13 +73,13 @@ def loss_sensitivity(model: torch.nn.Module, data: object, *, bounds: tuple[floa
     >>> m.name, m.n, m.low <= m.value <= m.high
     ('loss sensitivity', 30, True)
     """
-    def grad_norm(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def grad_norm(x: torch.Tensor, y: torch.Tensor, rng: Any) -> torch.Tensor:
         x = x.detach().requires_grad_(True)
         (g,) = torch.autograd.grad(F.cross_entropy(model(x), y, reduction="sum"), x)
         return flat_norm(g, 2)
 
     v = _per_sample(model, data, grad_norm, batch_size=batch_size, samples=samples, seed=seed, bounds=bounds,
-                    device=device)
+                    device=device, where="loss_sensitivity")
     return _mean_measurement("loss sensitivity", v, confidence, seed, "‖∂J/∂x‖₂ of the cross-entropy", {})
 
 
@@ -101,12 +100,10 @@ def local_lipschitz(model: torch.nn.Module, data: object, *, radius: float = 0.0
     """
     radius = number("radius", radius, low=0, strict_low=True)
     steps = positive_int("steps", steps)
-    gen = torch.Generator().manual_seed(int(seed))
-
-    def ratio(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def ratio(x: torch.Tensor, y: torch.Tensor, rng: Any) -> torch.Tensor:
         with torch.no_grad():
             fx = model(x)
-        d = torch.randn(x.shape, generator=gen).to(x.device)
+        d = rng.randn(tuple(x.shape), device=x.device)  # sample i's start: its own stream (seed, i)
         d = radius * d / flat_norm(d, 2).clamp_min(1e-12).view(-1, *([1] * (x.dim() - 1)))
         best = torch.zeros(x.shape[0], device=x.device, dtype=fx.dtype)
         for _ in range(steps):
@@ -123,7 +120,7 @@ def local_lipschitz(model: torch.nn.Module, data: object, *, radius: float = 0.0
         return best
 
     v = _per_sample(model, data, ratio, batch_size=batch_size, samples=samples, seed=seed, bounds=bounds,
-                    device=device)
+                    device=device, where="local_lipschitz")
     return _mean_measurement("local Lipschitz", v, confidence, seed, f"of the logits (L2, radius {radius:g})",
                              {"radius": radius, "steps": steps})
 

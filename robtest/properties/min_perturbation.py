@@ -19,7 +19,8 @@ from robtest.attacks._driver import check_bounds, predict
 from robtest.attacks._norms import get_norm
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
-from robtest.properties._common import device_batches, flat_norm, number, positive_int
+from robtest.properties._common import flat_norm, map_samples, number, positive_int
+from robtest.rng import SampleRNG
 from robtest.stats import bootstrap_ci
 
 __all__ = ["minimal_perturbation"]
@@ -72,45 +73,47 @@ def minimal_perturbation(
     bisections = positive_int("bisections", bisections)
     lo, hi = check_bounds(bounds)
     dev = resolve_device(device)
-    gen = torch.Generator(device=dev).manual_seed(int(seed))
     p = math.inf if nrm.name == "linf" else 2.0
-    rho, eps_min = [], []
-    censored = 0
+    if eps_max is not None:
+        eps_max = number("eps_max", eps_max, low=0, strict_low=True)
+
+    def bisect(x: torch.Tensor, y: torch.Tensor, rng: SampleRNG) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        top = eps_max if eps_max is not None else 0.4 * (hi - lo) * (1.0 if p == math.inf else
+                                                                     math.sqrt(x[0].numel()))
+        ok = predict(model, x).argmax(1) == y
+        kept = ok.nonzero().squeeze(1)
+        x, y = x[kept], y[kept]
+        gen = rng.take(kept)  # every attack call draws the next numbers of each point's own stream
+        n = y.shape[0]
+        if not n:
+            empty = torch.zeros(0, dtype=torch.float64)
+            return ok, {"rho": empty, "eps": empty, "win": torch.zeros(0, dtype=torch.bool)}
+
+        def fooled(e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            xa = spec.fn(model, x, y, eps=e, norm=norm, bounds=(lo, hi), generator=gen, **options)
+            return predict(model, xa).argmax(1) != y, xa
+
+        a = torch.zeros(n, device=dev)
+        b = torch.full((n,), top, device=dev)
+        win, best = fooled(b)
+        for _ in range(bisections):
+            mid = (a + b) / 2
+            hit, xa = fooled(mid)
+            # Only samples the attack beats at eps_max are bisected; the rest keep eps_max.
+            hit = hit & win
+            a = torch.where(hit | ~win, a, mid)
+            b = torch.where(hit, mid, b)
+            best[hit] = xa[hit]
+        xn = flat_norm(x, p).clamp_min(1e-12)
+        size = torch.where(win, flat_norm(best - x, p), b)
+        return ok, {"rho": (size / xn).double(), "eps": b.double(), "win": win}
+
     with on_device(model, dev), eval_mode(model):
-        for x, y in device_batches(model, data, batch_size=batch_size, samples=samples, seed=seed, bounds=bounds,
-                                   device=dev):
-            if eps_max is None:
-                top = 0.4 * (hi - lo) * (1.0 if p == math.inf else math.sqrt(x[0].numel()))
-            else:
-                top = number("eps_max", eps_max, low=0, strict_low=True)
-            ok = predict(model, x).argmax(1) == y
-            x, y = x[ok], y[ok]
-            n = y.shape[0]
-            if not n:
-                continue
-
-            def fooled(e: torch.Tensor, x: torch.Tensor = x, y: torch.Tensor = y) -> tuple[torch.Tensor, torch.Tensor]:
-                xa = spec.fn(model, x, y, eps=e, norm=norm, bounds=(lo, hi), generator=gen, **options)
-                return predict(model, xa).argmax(1) != y, xa
-
-            a = torch.zeros(n, device=dev)
-            b = torch.full((n,), top, device=dev)
-            win, best = fooled(b)
-            censored += int((~win).sum())
-            for _ in range(bisections):
-                mid = (a + b) / 2
-                hit, xa = fooled(mid)
-                # Only samples the attack beats at eps_max are bisected; the rest keep eps_max.
-                hit = hit & win
-                a = torch.where(hit | ~win, a, mid)
-                b = torch.where(hit, mid, b)
-                best[hit] = xa[hit]
-            xn = flat_norm(x, p).clamp_min(1e-12)
-            size = torch.where(win, flat_norm(best - x, p), b)
-            rho.append((size / xn).double().cpu())
-            eps_min.append(b.double().cpu())
-    r = torch.cat(rho).numpy() if rho else np.zeros(0)
-    e = torch.cat(eps_min).numpy() if eps_min else np.zeros(0)
+        rows = map_samples(model, data, bisect, batch_size=batch_size, samples=samples, seed=seed, bounds=bounds,
+                           device=dev, where="minimal_perturbation")
+    censored = int((~rows["win"]).sum()) if "win" in rows else 0
+    r = rows["rho"].numpy() if "rho" in rows else np.zeros(0)
+    e = rows["eps"].numpy() if "eps" in rows else np.zeros(0)
     if r.size == 0:
         return Measurement("empirical robustness", float("nan"), float("nan"), float("nan"), n=0,
                            confidence=confidence, context="(no point was classified correctly)")

@@ -14,7 +14,7 @@ import torch
 from robtest.attacks._driver import check_bounds
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
-from robtest.properties._common import device_batches, number, pair, positive_int
+from robtest.properties._common import map_samples, number, pair, positive_int
 from robtest.stats import clopper_pearson, proportion_ci
 
 __all__ = ["offset_accuracy", "offset_drop"]
@@ -42,12 +42,11 @@ def offset_accuracy(model: torch.nn.Module, data: object, offset: float, *, boun
     """
     lo, hi = check_bounds(bounds)
     dev = resolve_device(device)
-    ok = seen = 0
     with on_device(model, dev), eval_mode(model):
-        for x, y in device_batches(model, data, batch_size=batch_size, samples=samples, seed=seed, bounds=bounds,
-                                   device=dev):
-            ok += int(_correct(model, x, y, float(offset), lo, hi).sum())
-            seen += y.shape[0]
+        rows = map_samples(model, data, lambda x, y, rng: (None, {"ok": _correct(model, x, y, float(offset), lo, hi)}),
+                           batch_size=batch_size, samples=samples, seed=seed, bounds=bounds, device=dev,
+                           where="offset_accuracy")
+    ok, seen = int(rows["ok"].sum()), int(rows["ok"].numel())
     low, high = proportion_ci(ok, seen, confidence=confidence)
     return Measurement("accuracy", ok / seen, low, high, n=seen, confidence=confidence,
                        context=f"under offset {offset:+g}", details={"correct": ok, "offset": float(offset)})
@@ -95,44 +94,46 @@ def offset_drop(
     tol = number("tol", tol, low=0, strict_low=True)
     dev = resolve_device(device)
     cs = torch.linspace(c_lo, c_hi, grid, device=dev)
-    oks, clean, flips_i, flips_j, flips_at = [], [], [], [], []
-    base = 0
+    common = {"batch_size": batch_size, "samples": samples, "seed": seed, "bounds": bounds, "device": dev}
+
+    def grid_pass(x: torch.Tensor, y: torch.Tensor, rng: object) -> tuple[None, dict[str, torch.Tensor]]:
+        """Per sample: correct at each grid offset, correct clean, and where in each grid cell the prediction
+        changes (bisected to ``tol``; NaN where it does not)."""
+        ok = torch.stack([_correct(model, x, y, float(c), lo, hi) for c in cs], dim=1)  # (n, grid)
+        at = torch.full((x.shape[0], grid - 1), float("nan"), device=x.device)
+        i, j = (ok[:, :-1] != ok[:, 1:]).nonzero(as_tuple=True)
+        if i.numel():
+            a, b = cs[j].clone(), cs[j + 1].clone()
+            left = ok[i, j]
+            while float((b - a).max()) > tol:
+                mid = (a + b) / 2
+                same = _correct(model, x[i], y[i], mid, lo, hi) == left
+                a, b = torch.where(same, mid, a), torch.where(same, b, mid)
+            at[i, j] = b
+        return None, {"ok": ok, "clean": _correct(model, x, y, 0.0, lo, hi), "at": at}
+
     with on_device(model, dev), eval_mode(model):
-        batches = list(device_batches(model, data, batch_size=batch_size, samples=samples, seed=seed, bounds=bounds,
-                                      device=dev))
-        for x, y in batches:
-            ok = torch.stack([_correct(model, x, y, float(c), lo, hi) for c in cs], dim=1)  # (n, grid)
-            oks.append(ok)
-            clean.append(_correct(model, x, y, 0.0, lo, hi))
-            i, j = (ok[:, :-1] != ok[:, 1:]).nonzero(as_tuple=True)
-            if i.numel():
-                a, b = cs[j].clone(), cs[j + 1].clone()
-                left = ok[i, j]
-                while float((b - a).max()) > tol:
-                    mid = (a + b) / 2
-                    same = _correct(model, x[i], y[i], mid, lo, hi) == left
-                    a, b = torch.where(same, mid, a), torch.where(same, b, mid)
-                flips_i.append(i + base)
-                flips_j.append(j)
-                flips_at.append(b)
-            base += y.shape[0]
-        ok = torch.cat(oks)
-        clean_ok = torch.cat(clean)
+        rows = map_samples(model, data, grid_pass, where="offset_drop", **common)
+        ok, clean_ok, at = rows["ok"], rows["clean"], rows["at"]
+        grid_c = cs.cpu()
         n = ok.shape[0]
+        fi, fj = (~at.isnan()).nonzero(as_tuple=True)
+        fb = at[fi, fj]
         # Candidates: every grid point and every located change; accuracy is constant in between.
-        cand = torch.cat([cs, *flips_at]).unique()
-        cell = (torch.searchsorted(cs, cand, right=True) - 1).clamp(0, grid - 2)
+        cand = torch.cat([grid_c, fb]).unique()
+        cell = (torch.searchsorted(grid_c, cand, right=True) - 1).clamp(0, grid - 2)
         # correct(i, p) = ok[i, cell] unless a change of sample i in that cell lies at or before p
         at_p = ok[:, cell].clone()  # (n, P)
-        at_p[:, cand >= cs[-1]] = ok[:, -1:].expand(n, int((cand >= cs[-1]).sum()))
-        if flips_at:
-            fi, fj, fb = torch.cat(flips_i), torch.cat(flips_j), torch.cat(flips_at)
+        at_p[:, cand >= grid_c[-1]] = ok[:, -1:].expand(n, int((cand >= grid_c[-1]).sum()))
+        if fb.numel():
             hit = (cell[None, :] == fj[:, None]) & (cand[None, :] >= fb[:, None])  # (F, P)
-            rows, cols = hit.nonzero(as_tuple=True)
-            at_p[fi[rows], cols] = ok[fi[rows], fj[rows] + 1]
+            r, cols = hit.nonzero(as_tuple=True)
+            at_p[fi[r], cols] = ok[fi[r], fj[r] + 1]
         counts = at_p.sum(0)
         worst = cand[int(torch.argmin(counts))]
-        worst_ok = torch.cat([_correct(model, x, y, float(worst), lo, hi) for x, y in batches])
+        at_worst = float(worst)
+        worst_ok = map_samples(model, data, lambda x, y, rng: (None, {"ok": _correct(model, x, y, at_worst, lo, hi)}),
+                               where="offset_drop", **common)["ok"]
     broken = int((clean_ok & ~worst_ok).sum())
     mended = int((~clean_ok & worst_ok).sum())
     alpha = 1 - confidence

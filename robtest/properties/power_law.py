@@ -19,7 +19,8 @@ from robtest.attacks._driver import check_bounds, predict
 from robtest.errors import InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
-from robtest.properties._common import device_batches, number, positive_int
+from robtest.properties._common import map_samples, number, positive_int
+from robtest.rng import SampleRNG
 from robtest.stats import bootstrap_ci
 
 __all__ = ["eps_sweep", "fit_power_law", "error_curve", "power_law_exponent"]
@@ -106,30 +107,34 @@ def error_curve(model: torch.nn.Module, data: object, eps: Sequence[float], *, a
     spec.check_options(options)
     lo, hi = check_bounds(bounds)
     dev = resolve_device(device)
-    gen = torch.Generator(device=dev).manual_seed(int(seed))
-    flips, second, gaps = [], [], []
-    with on_device(model, dev), eval_mode(model):
-        for x, y in device_batches(model, data, batch_size=batch_size, samples=samples, seed=seed, bounds=bounds,
-                                   device=dev):
-            logits = predict(model, x)
-            ok = logits.argmax(1) == y
-            x, y, logits = x[ok], y[ok], logits[ok]
-            if not y.numel():
-                continue
-            top = logits.topk(2, dim=1)
-            gaps.append((top.values[:, 0] - top.values[:, 1]).cpu())
-            f_b, s_b = [], []
-            for e in eps:
-                pred = predict(model, spec.fn(model, x, y, eps=float(e), bounds=(lo, hi), generator=gen, **options))
-                pred = pred.argmax(1)
-                f_b.append((pred != y).cpu())
-                s_b.append((pred == top.indices[:, 1]).cpu())
-            flips.append(torch.stack(f_b, 1))
-            second.append(torch.stack(s_b, 1))
     m = len(eps)
-    cat = (lambda ts: torch.cat(ts).numpy()) if flips else (lambda ts: np.zeros((0, m), dtype=bool))
-    return {"flips": cat(flips), "to_second": cat(second),
-            "delta12": torch.cat(gaps).numpy() if gaps else np.zeros(0)}
+
+    def sweep(x: torch.Tensor, y: torch.Tensor, rng: SampleRNG) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits = predict(model, x)
+        ok = logits.argmax(1) == y
+        kept = ok.nonzero().squeeze(1)
+        x, y, logits = x[kept], y[kept], logits[kept]
+        if not y.numel():
+            empty = torch.zeros((0, m), dtype=torch.bool)
+            return ok, {"flips": empty, "second": empty, "gap": torch.zeros(0, dtype=logits.dtype)}
+        top = logits.topk(2, dim=1)
+        f_b, s_b = [], []
+        for k, e in enumerate(eps):
+            # each ε's attack draws from its own per-sample stream (seed, sample id, ε index)
+            xa = spec.fn(model, x, y, eps=float(e), bounds=(lo, hi), generator=rng.take(kept).fork(k), **options)
+            pred = predict(model, xa).argmax(1)
+            f_b.append(pred != y)
+            s_b.append(pred == top.indices[:, 1])
+        return ok, {"flips": torch.stack(f_b, 1), "second": torch.stack(s_b, 1),
+                    "gap": top.values[:, 0] - top.values[:, 1]}
+
+    with on_device(model, dev), eval_mode(model):
+        rows = map_samples(model, data, sweep, batch_size=batch_size, samples=samples, seed=seed, bounds=bounds,
+                           device=dev, where="error_curve")
+    if "flips" not in rows:
+        return {"flips": np.zeros((0, m), dtype=bool), "to_second": np.zeros((0, m), dtype=bool),
+                "delta12": np.zeros(0)}
+    return {"flips": rows["flips"].numpy(), "to_second": rows["second"].numpy(), "delta12": rows["gap"].numpy()}
 
 
 def power_law_exponent(
