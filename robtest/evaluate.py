@@ -21,7 +21,7 @@ from robtest.data._source import check_sizes
 from robtest.errors import BatchSplitWarning, InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
-from robtest.rng import SampleRNG
+from robtest.rng import SampleRNG, seed_batch
 from robtest.stats import proportion_ci
 
 __all__ = ["evaluate_accuracy", "describe_attack"]
@@ -164,6 +164,7 @@ def _evaluate_share(run, split: _Splitter, src: object, share: torch.Tensor, pos
         x = xb.to(dev, non_blocking=True)
         y = yb.to(dev, non_blocking=True).long()
         rng = SampleRNG(seed, ids, device=dev)
+        seed_batch(seed, ids)  # a randomised model's own draws: the same for this batch on any rank
         ok, robust = split.run(run, x, y, rng)
         got = robust.to(torch.int8).tolist()
         out += [(int(i), int(lab), int(c), int(r)) for i, lab, c, r in

@@ -25,7 +25,7 @@ from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
 from robtest.properties._common import choice, number, positive_int
 from robtest.properties.sequential import SequentialCheck, look_schedule
-from robtest.rng import SampleRNG, as_rng
+from robtest.rng import SampleRNG, as_rng, global_rng_kept, seed_batch
 from robtest.stats import bootstrap_ci
 
 __all__ = ["SOURCES", "STATISTICS", "non_example_confidence", "non_examples"]
@@ -175,6 +175,7 @@ def non_example_confidence(
             for i in range(0, share.numel(), batch_size):
                 part = share[i:i + batch_size]
                 rng = SampleRNG(seed, part, device=dev)
+                seed_batch(seed, part)  # a randomised model's own draws: the same for this batch on any rank
                 x, c = non_examples(model, part.numel(), shape=shape, source=source, classes=cls, steps=steps,
                                     step_size=step_size, std=std, bounds=bounds, generator=rng, device=dev,
                                     index=part)
@@ -190,7 +191,8 @@ def non_example_confidence(
             # One segment: the non-examples up to the next look, split over the torchrun ranks (all on one),
             # each drawn from its own stream (seed, number): the values of one process at any batch size.
             segment = torch.arange(seen, look)
-            parts = distributed.map_share(segment, make, batch_size=batch_size, where="non_example_confidence")
+            with global_rng_kept(dev):
+                parts = distributed.map_share(segment, make, batch_size=batch_size, where="non_example_confidence")
             k = segment.numel()
             p_seg, c_seg = torch.zeros(k, dtype=parts[0][0].dtype), torch.zeros(k, dtype=torch.long)
             for r, (p_r, c_r, mine) in enumerate(parts):
