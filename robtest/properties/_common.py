@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import torch
 
-from robtest import distributed
+from robtest import distributed, progress
 from robtest.attacks._driver import check_batch, check_bounds, check_logits, first_forward
 from robtest.data import indexed_source, iter_batches, iter_indexed, order
 from robtest.data._source import _iter_indexed
@@ -112,7 +112,7 @@ def map_samples(model: object, data: object, fn: Callable[[torch.Tensor, torch.T
         out["pos"] = positions[out["pos"]]  # back from this rank's share to positions in the whole visit order
         return out
 
-    with global_rng_kept(device):
+    with global_rng_kept(device), progress.span(len(distributed.share_positions(len(ids), batch_size))):
         parts = distributed.map_share(ids, share_rows, batch_size=batch_size, where=where)
     parts = [p for p in parts if p]
     if not parts:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robtest import distributed
+from robtest import distributed, progress
 from robtest.attacks._driver import check_bounds
 from robtest.errors import InvalidArgument
 from robtest.measurement import Measurement
@@ -184,36 +184,40 @@ def non_example_confidence(
                 ps.append(p.cpu())
                 cs.append(c.cpu())
                 _keep_most_confident(mine, x, p, c, index=part.tolist())
+                progress.advance(part.numel(), 0)
             empty = torch.zeros(0)
             return (torch.cat(ps) if ps else empty, torch.cat(cs) if cs else empty.long(), mine)
 
-        for look in looks:
-            # One segment: the non-examples up to the next look, split over the torchrun ranks (all on one),
-            # each drawn from its own stream (seed, number): the values of one process at any batch size.
-            segment = torch.arange(seen, look)
-            with global_rng_kept(dev):
-                parts = distributed.map_share(segment, make, batch_size=batch_size, where="non_example_confidence")
-            k = segment.numel()
-            p_seg, c_seg = torch.zeros(k, dtype=parts[0][0].dtype), torch.zeros(k, dtype=torch.long)
-            for r, (p_r, c_r, mine) in enumerate(parts):
-                at = distributed.share_positions(k, batch_size, r)
-                p_seg[at], c_seg[at] = p_r, c_r
-                shown.extend(mine)
-            shown.sort(key=lambda t: (-t[0], t[1]))
-            del shown[_SHOWN:]
-            values.append(p_seg)
-            judged.append(c_seg)
-            seen = look
-            total += float(p_seg.sum())
-            top = max(top, float(p_seg.max()))
-            if sequential and ceiling is not None:
-                if check is not None and check(total, seen):
+        share_total = sum(len(distributed.share_positions(e - s, batch_size)) for s, e in
+                          zip([0, *looks[:-1]], looks, strict=True))
+        with progress.span(share_total):  # this rank's share of all the looks: one pass
+            for look in looks:
+                # One segment: the non-examples up to the next look, split over the torchrun ranks (all on one),
+                # each drawn from its own stream (seed, number): the values of one process at any batch size.
+                segment = torch.arange(seen, look)
+                with global_rng_kept(dev):
+                    parts = distributed.map_share(segment, make, batch_size=batch_size, where="non_example_confidence")
+                k = segment.numel()
+                p_seg, c_seg = torch.zeros(k, dtype=parts[0][0].dtype), torch.zeros(k, dtype=torch.long)
+                for r, (p_r, c_r, mine) in enumerate(parts):
+                    at = distributed.share_positions(k, batch_size, r)
+                    p_seg[at], c_seg[at] = p_r, c_r
+                    shown.extend(mine)
+                shown.sort(key=lambda t: (-t[0], t[1]))
+                del shown[_SHOWN:]
+                values.append(p_seg)
+                judged.append(c_seg)
+                seen = look
+                total += float(p_seg.sum())
+                top = max(top, float(p_seg.max()))
+                if sequential and ceiling is not None:
+                    if check is not None and check(total, seen):
+                        break
+                    if statistic == "max" and top > ceiling:
+                        break
+                # a budget ran out (robtest.session): read at the looks, like the sequential check
+                if limit is not None and seen < samples and limit(seen):
                     break
-                if statistic == "max" and top > ceiling:
-                    break
-            # a budget ran out (robtest.session): read at the looks, like the sequential check
-            if limit is not None and seen < samples and limit(seen):
-                break
     v = torch.cat(values).double()
     c_all = torch.cat(judged)
     per_class = {int(k): float(v[c_all == k].mean()) for k in sorted(set(c_all.tolist()))}

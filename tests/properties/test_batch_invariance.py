@@ -1,9 +1,9 @@
 """Every property gives the same per-sample results at batch sizes 1, 37 and 256 (a performance knob changes no
 number): each sample's random draws come from its own stream (seed, sample id), never from a shared generator
 whose numbers depend on how the samples were batched. Outcomes (fooled or not, flips, n) are compared exactly;
-continuous values to float32 rounding (relative 1e-4, absolute 1e-5), because a kernel may round a row differently in a batch
-of another size. The number of torchrun ranks changes nothing at all, not even the last bit: ranks evaluate the
-batches one process would (tests/test_distributed.py)."""
+continuous values to float32 rounding (relative 1e-4, absolute 1e-5), because a kernel may round a row
+differently in a batch of another size. The number of torchrun ranks changes nothing at all, not even the last
+bit: ranks evaluate the batches one process would (tests/test_distributed.py)."""
 
 from __future__ import annotations
 
