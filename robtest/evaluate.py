@@ -12,16 +12,16 @@ from typing import Any
 
 import torch
 
-from robtest import distributed
+from robtest import distributed, progress
 from robtest.attacks import get_attack
 from robtest.attacks._driver import check_batch, check_bounds, check_logits, first_forward, predict
 from robtest.attacks._norms import get_norm
 from robtest.data import indexed_source, iter_indexed, order
-from robtest.data._source import check_sizes
+from robtest.data._source import _iter_indexed, check_sizes
 from robtest.errors import BatchSplitWarning, InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
-from robtest.rng import SampleRNG
+from robtest.rng import SampleRNG, seed_batch
 from robtest.stats import proportion_ci
 
 __all__ = ["evaluate_accuracy", "describe_attack"]
@@ -164,6 +164,7 @@ def _evaluate_share(run, split: _Splitter, src: object, share: torch.Tensor, pos
         x = xb.to(dev, non_blocking=True)
         y = yb.to(dev, non_blocking=True).long()
         rng = SampleRNG(seed, ids, device=dev)
+        seed_batch(seed, ids)  # a randomised model's own draws: the same for this batch on any rank
         ok, robust = split.run(run, x, y, rng)
         got = robust.to(torch.int8).tolist()
         out += [(int(i), int(lab), int(c), int(r)) for i, lab, c, r in
@@ -282,7 +283,7 @@ def evaluate_accuracy(
             visit = order(n_data, samples, seed, sample_ids=sample_ids)
             planned = _segments(len(visit), stop, batch_size)
             # Every rank probes the same first points of the visit order (the same decision to use EOT).
-            _, xp, yp = next(iter_indexed(src, batch_size=8, sample_ids=visit[:8].tolist()))
+            _, xp, yp = next(_iter_indexed(src, batch_size=8, sample_ids=visit[:8].tolist()))  # no progress
             check_batch(xp, yp, (lo, hi))
             randomized = probe_model(model, xp.to(dev)).randomized
         except Exception as err:
@@ -300,7 +301,10 @@ def evaluate_accuracy(
         run = functools.partial(_batch_counts, predict_model, attack_model, spec=spec, eps=eps, bounds=(lo, hi),
                                 options=options)
         start = 0
-        with diagnostics.collecting() as mine:  # this rank's share: merged with the other ranks' below
+        # progress: this rank's share of all the segments, one pass however the looks cut it
+        share_total = sum(len(distributed.share_positions(e - s, batch_size)) for s, e in
+                          zip([0, *planned[:-1]], planned, strict=True))
+        with diagnostics.collecting() as mine, progress.span(share_total):  # merged with the other ranks' below
             for end in planned:
                 # One segment: the samples up to the next look, split over the ranks (all of them on one).
                 segment = visit[start:end]

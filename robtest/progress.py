@@ -42,6 +42,7 @@ class Progress:
         self.done = 0
         self.planned = 0
         self.passes = 0
+        self.fixed = False  # inside span(): planned is the span's
         self._last_shown: float | None = None
         self.shown = False
 
@@ -59,8 +60,19 @@ class Progress:
             text += f", about {(self.planned - self.done) / rate:.0f} s left"
         return text
 
+    def start_pass(self, planned: int) -> None:
+        """A new pass of ``planned`` samples begins (read in as many stretches as it takes)."""
+        if self.done:
+            self.passes = max(self.passes, 1) + 1
+            self.done = 0
+        self.passes = max(self.passes, 1)
+        self.planned = planned
+        self.fixed = True
+
     def advance(self, k: int, planned: int) -> None:
-        if self.done == 0 or (self.planned and self.done >= self.planned):  # a new pass over the data
+        if self.fixed:  # inside span(): the stretches add up to the pass it planned
+            pass
+        elif self.done == 0 or (self.planned and self.done >= self.planned):  # a new pass over the data
             if self.done and self.planned and self.done >= self.planned:
                 self.passes += 1
                 self.done = 0
@@ -99,6 +111,21 @@ def task(label: str, sink: Callable[[str], None] | None, *, delay: float = 2.0, 
     finally:
         _CURRENT.reset(token)
         p.finish()
+
+
+@contextlib.contextmanager
+def span(total: int) -> Iterator[None]:
+    """Inside the block, the data reads make one pass of ``total`` samples: for an evaluation that reads its
+    samples in stretches (up to each sequential look) or only its share of them (a torchrun rank)."""
+    p = _CURRENT.get()
+    if p is None:
+        yield
+        return
+    p.start_pass(int(total))
+    try:
+        yield
+    finally:
+        p.fixed = False
 
 
 def advance(k: int, planned: int) -> None:

@@ -21,10 +21,11 @@ True
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
-__all__ = ["SampleRNG", "TorchRNG", "as_rng", "mix32"]
+__all__ = ["SampleRNG", "TorchRNG", "as_rng", "global_rng_kept", "mix32", "seed_batch"]
 
 _M32 = 0xFFFFFFFF
 
@@ -177,3 +178,22 @@ def as_rng(generator: torch.Generator | SampleRNG | TorchRNG | None) -> SampleRN
     if isinstance(generator, (SampleRNG, TorchRNG)):
         return generator
     return TorchRNG(generator)
+
+
+_BATCH_TAG = 0x6A09E667  # a stream of its own: the global RNG's seed per batch is no sample's stream
+
+
+def seed_batch(seed: int, ids: torch.Tensor) -> None:
+    """Seed torch's global RNG (every device) for the batch of samples ``ids`` from ``seed`` and the batch's
+    first id and size, before the batch is evaluated. A randomised model (dropout at test time, noise layers)
+    draws from the global RNG: seeded per batch, its draws depend on the batch only, and a torchrun rank
+    evaluates the batches one process evaluates, so they do not change with the number of ranks either (they
+    do with the batch size: those draws are the model's, not per sample)."""
+    first = int(ids[0]) if ids.numel() else 0
+    torch.manual_seed(mix32(int(seed), first, int(ids.numel()), _BATCH_TAG))
+
+
+def global_rng_kept(device: torch.device) -> Any:
+    """A context that gives torch's global RNG (the CPU's and ``device``'s) back as it found it: the batches
+    reseed it (:func:`seed_batch`), the caller's state is not theirs to change."""
+    return torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])

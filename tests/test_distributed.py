@@ -132,16 +132,48 @@ def _records(p: pytest.Pytester, name: str) -> list[dict]:
     return json.loads((p.path / name).read_text(encoding="utf-8"))["records"]
 
 
+RANDOMISED = textwrap.dedent(
+    """
+    import pytest, torch
+    from conftest import _model
+
+    class Noisy(torch.nn.Module):  # dropout at test time: a randomised model, attacked through EOT
+        def __init__(self):
+            super().__init__()
+            self.inner = _model()
+
+        def forward(self, x):
+            return self.inner(torch.nn.functional.dropout(x, 0.3, training=True))
+
+    @pytest.fixture(scope="module")
+    def robust_model():
+        return Noisy()
+
+    # 3 steps through EOT trip the weak-attack checks too: allowed, the test compares numbers, not verdicts
+    @pytest.mark.accuracy_floor(attack="pgd", eps=0.1, floor=0.0, steps=3, sequential=False,
+                                allow=["randomized", "eps_not_monotone", "incomplete_optimization",
+                                       "gradient_free_wins"])
+    def test_randomised_model():
+        pass
+    """
+)
+
+
 def test_two_ranks_give_the_report_of_one_process(project: pytest.Pytester):
+    # a randomised model too: its own draws come from torch's global RNG, seeded per batch, and every rank
+    # evaluates the batches one process would
+    project.makepyfile(test_random=RANDOMISED)
     one = project.run(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "--robust",
                       "--robust-report=one.json", "--robust-batch-size=16", timeout=1800)
     # batches of 16: ranks take whole batches (those of one process), so 200 samples make 13 to share
     two = _torchrun(project, "--robust-report=two.json", "--robust-batch-size=16")
     for result in (one, two):  # the sequential floor fails by design, on every rank alike
         assert result.ret == 1
-        result.stdout.fnmatch_lines(["*1 failed, 9 passed*"])
+        result.stdout.fnmatch_lines(["*1 failed, 10 passed*"])
     a, b = _records(project, "one.json"), _records(project, "two.json")
-    assert [r["id"] for r in a] == [r["id"] for r in b] and len(a) == 10
+    assert [r["id"] for r in a] == [r["id"] for r in b] and len(a) == 11
+    noisy = next(r for r in b if "test_randomised_model" in r["id"])
+    assert "with EOT" in noisy["measurement"]["context"]
     assert a == b  # every property: values, intervals, n, per-sample values and outcomes, fingerprints, diagnostics
     # ... and each rank computed its share only: every property is sharded
     one_rows, rank0, rank1 = (int((project.path / f"rows-{r}.txt").read_text()) for r in ("one", "0", "1"))

@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 import torch
 
-from robtest import distributed
+from robtest import distributed, progress
 from robtest.attacks._driver import check_batch, check_bounds, check_logits, first_forward
 from robtest.data import indexed_source, iter_batches, iter_indexed, order
 from robtest.data._source import _iter_indexed
 from robtest.errors import InputError, InvalidArgument
-from robtest.rng import SampleRNG
+from robtest.rng import SampleRNG, global_rng_kept, seed_batch
 
 
 def positive_int(name: str, value: object) -> int:
@@ -101,6 +101,7 @@ def map_samples(model: object, data: object, fn: Callable[[torch.Tensor, torch.T
         for b_ids, xb, yb in iter_indexed(src, batch_size=batch_size, sample_ids=share.tolist()):
             check_batch(xb, yb, (lo, hi))
             x, y = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True).long()
+            seed_batch(seed, b_ids)  # a randomised model's own draws: the same for this batch on any rank
             keep, rows = fn(x, y, SampleRNG(seed, b_ids, device=device))
             local = torch.arange(base, base + b_ids.shape[0])
             got["pos"].append(local if keep is None else local[keep.cpu()])
@@ -111,7 +112,8 @@ def map_samples(model: object, data: object, fn: Callable[[torch.Tensor, torch.T
         out["pos"] = positions[out["pos"]]  # back from this rank's share to positions in the whole visit order
         return out
 
-    parts = distributed.map_share(ids, share_rows, batch_size=batch_size, where=where)
+    with global_rng_kept(device), progress.span(len(distributed.share_positions(len(ids), batch_size))):
+        parts = distributed.map_share(ids, share_rows, batch_size=batch_size, where=where)
     parts = [p for p in parts if p]
     if not parts:
         return {"ids": torch.zeros(0, dtype=torch.long)}

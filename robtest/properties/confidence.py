@@ -18,14 +18,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robtest import distributed
+from robtest import distributed, progress
 from robtest.attacks._driver import check_bounds
 from robtest.errors import InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
 from robtest.properties._common import choice, number, positive_int
 from robtest.properties.sequential import SequentialCheck, look_schedule
-from robtest.rng import SampleRNG, as_rng
+from robtest.rng import SampleRNG, as_rng, global_rng_kept, seed_batch
 from robtest.stats import bootstrap_ci
 
 __all__ = ["SOURCES", "STATISTICS", "non_example_confidence", "non_examples"]
@@ -175,6 +175,7 @@ def non_example_confidence(
             for i in range(0, share.numel(), batch_size):
                 part = share[i:i + batch_size]
                 rng = SampleRNG(seed, part, device=dev)
+                seed_batch(seed, part)  # a randomised model's own draws: the same for this batch on any rank
                 x, c = non_examples(model, part.numel(), shape=shape, source=source, classes=cls, steps=steps,
                                     step_size=step_size, std=std, bounds=bounds, generator=rng, device=dev,
                                     index=part)
@@ -183,35 +184,40 @@ def non_example_confidence(
                 ps.append(p.cpu())
                 cs.append(c.cpu())
                 _keep_most_confident(mine, x, p, c, index=part.tolist())
+                progress.advance(part.numel(), 0)
             empty = torch.zeros(0)
             return (torch.cat(ps) if ps else empty, torch.cat(cs) if cs else empty.long(), mine)
 
-        for look in looks:
-            # One segment: the non-examples up to the next look, split over the torchrun ranks (all on one),
-            # each drawn from its own stream (seed, number): the values of one process at any batch size.
-            segment = torch.arange(seen, look)
-            parts = distributed.map_share(segment, make, batch_size=batch_size, where="non_example_confidence")
-            k = segment.numel()
-            p_seg, c_seg = torch.zeros(k, dtype=parts[0][0].dtype), torch.zeros(k, dtype=torch.long)
-            for r, (p_r, c_r, mine) in enumerate(parts):
-                at = distributed.share_positions(k, batch_size, r)
-                p_seg[at], c_seg[at] = p_r, c_r
-                shown.extend(mine)
-            shown.sort(key=lambda t: (-t[0], t[1]))
-            del shown[_SHOWN:]
-            values.append(p_seg)
-            judged.append(c_seg)
-            seen = look
-            total += float(p_seg.sum())
-            top = max(top, float(p_seg.max()))
-            if sequential and ceiling is not None:
-                if check is not None and check(total, seen):
+        share_total = sum(len(distributed.share_positions(e - s, batch_size)) for s, e in
+                          zip([0, *looks[:-1]], looks, strict=True))
+        with progress.span(share_total):  # this rank's share of all the looks: one pass
+            for look in looks:
+                # One segment: the non-examples up to the next look, split over the torchrun ranks (all on one),
+                # each drawn from its own stream (seed, number): the values of one process at any batch size.
+                segment = torch.arange(seen, look)
+                with global_rng_kept(dev):
+                    parts = distributed.map_share(segment, make, batch_size=batch_size, where="non_example_confidence")
+                k = segment.numel()
+                p_seg, c_seg = torch.zeros(k, dtype=parts[0][0].dtype), torch.zeros(k, dtype=torch.long)
+                for r, (p_r, c_r, mine) in enumerate(parts):
+                    at = distributed.share_positions(k, batch_size, r)
+                    p_seg[at], c_seg[at] = p_r, c_r
+                    shown.extend(mine)
+                shown.sort(key=lambda t: (-t[0], t[1]))
+                del shown[_SHOWN:]
+                values.append(p_seg)
+                judged.append(c_seg)
+                seen = look
+                total += float(p_seg.sum())
+                top = max(top, float(p_seg.max()))
+                if sequential and ceiling is not None:
+                    if check is not None and check(total, seen):
+                        break
+                    if statistic == "max" and top > ceiling:
+                        break
+                # a budget ran out (robtest.session): read at the looks, like the sequential check
+                if limit is not None and seen < samples and limit(seen):
                     break
-                if statistic == "max" and top > ceiling:
-                    break
-            # a budget ran out (robtest.session): read at the looks, like the sequential check
-            if limit is not None and seen < samples and limit(seen):
-                break
     v = torch.cat(values).double()
     c_all = torch.cat(judged)
     per_class = {int(k): float(v[c_all == k].mean()) for k in sorted(set(c_all.tolist()))}

@@ -63,3 +63,30 @@ def test_progress_under_xdist_names_the_worker(slow_project: pytest.Pytester):
     result.assert_outcomes(passed=1)
     lines = _progress_lines(result)
     assert lines and all(line.startswith("[gw0] robtest: ") for line in lines)
+
+
+def test_a_sequential_evaluation_is_one_pass_whatever_its_looks():
+    """The looks (64, 128, 256 samples) cut the reads into stretches: progress still counts one pass of all the
+    samples, not a new "pass" per stretch."""
+    import torch
+
+    from robtest import progress
+    from robtest.evaluate import evaluate_accuracy
+    from robtest.properties.sequential import SequentialCheck
+
+    class EveryLook(SequentialCheck):  # takes every planned look, never stops
+        def __call__(self, total: float, seen: int) -> bool:
+            super().__call__(total, seen)
+            return False
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    x = torch.rand(300, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    lines: list[str] = []
+    with progress.task("t", lines.append, delay=0.0, interval=0.0):
+        evaluate_accuracy(model, (x, y), attack="fgsm", eps=0.05, batch_size=50, device="cpu", checks=False,
+                          stop=EveryLook(n_total=300, threshold=0.5, comparison=">="))
+    done = [int(re.search(r": (\d+)/300 samples", line).group(1)) for line in lines]
+    assert done == sorted(done) and done[-1] == 300, lines
+    assert not any("pass" in line for line in lines), lines

@@ -1,9 +1,9 @@
 """Every property gives the same per-sample results at batch sizes 1, 37 and 256 (a performance knob changes no
 number): each sample's random draws come from its own stream (seed, sample id), never from a shared generator
 whose numbers depend on how the samples were batched. Outcomes (fooled or not, flips, n) are compared exactly;
-continuous values to float32 rounding (relative 1e-4, absolute 1e-5), because a kernel may round a row differently in a batch
-of another size. The number of torchrun ranks changes nothing at all, not even the last bit: ranks evaluate the
-batches one process would (tests/test_distributed.py)."""
+continuous values to float32 rounding (relative 1e-4, absolute 1e-5), because a kernel may round a row
+differently in a batch of another size. The number of torchrun ranks changes nothing at all, not even the last
+bit: ranks evaluate the batches one process would (tests/test_distributed.py)."""
 
 from __future__ import annotations
 
@@ -120,3 +120,28 @@ def test_a_sample_keeps_its_result_in_another_subset(digits_subset):
     part = local_lipschitz(net, (x, y), steps=5, device="cpu", batch_size=7).details["per_sample"]
     assert part == whole
     assert torch.isfinite(torch.tensor(whole)).all()
+
+
+def test_properties_give_the_global_rng_back(digits_subset):
+    """The batches reseed torch's global RNG (for a randomised model's own draws); the caller's state is kept."""
+    net, data = digits_subset
+    torch.manual_seed(5)
+    before = torch.random.get_rng_state()
+    local_lipschitz(net, data, steps=2, device="cpu")
+    offset_drop(net, data, grid=3, device="cpu")
+    non_example_confidence(net, shape=(1, 8, 8), source="uniform", samples=10, device="cpu")
+    assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_a_randomised_model_draws_per_batch_not_per_call_order(digits_subset):
+    """Dropout at test time: the same values whatever ran before (the global RNG is seeded per batch)."""
+    net, data = digits_subset
+
+    class Noisy(torch.nn.Module):
+        def forward(self, x):
+            return net(torch.nn.functional.dropout(x, 0.3, training=True))
+
+    first = loss_sensitivity(Noisy(), data, batch_size=37, device="cpu").details["per_sample"]
+    torch.rand(1000)  # the global RNG moves on
+    again = loss_sensitivity(Noisy(), data, batch_size=37, device="cpu").details["per_sample"]
+    assert first == again
