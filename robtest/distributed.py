@@ -29,7 +29,7 @@ from typing import Any
 from robtest.errors import DistributedError
 
 __all__ = ["world", "rank", "is_main", "active", "init", "started", "exchange", "shard", "local_device_index",
-           "barrier_gather", "map_share", "share_positions", "merge", "in_step"]
+           "barrier_gather", "map_share", "share_positions", "share_size", "merge", "in_step"]
 
 DEFAULT_TIMEOUT_S = 1800.0
 _GROUP: list[Any] = []  # the gloo group robtest's exchanges go through, created once per process
@@ -109,6 +109,12 @@ def share_positions(n: int, batch_size: int, of_rank: int | None = None) -> Any:
     if not starts:
         return torch.zeros(0, dtype=torch.long)
     return torch.cat([torch.arange(s, min(s + batch_size, n)) for s in starts])
+
+
+def share_size(ends: Sequence[int], batch_size: int) -> int:
+    """How many samples this rank evaluates of segments ending at ``ends`` (the looks), each shared by
+    :func:`share_positions`."""
+    return sum(len(share_positions(end - start, batch_size)) for start, end in zip([0, *ends[:-1]], ends, strict=True))
 
 
 def shard(ids: Sequence[int] | Any, batch_size: int) -> Any:

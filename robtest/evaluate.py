@@ -302,9 +302,8 @@ def evaluate_accuracy(
                                 options=options)
         start = 0
         # progress: this rank's share of all the segments, one pass however the looks cut it
-        share_total = sum(len(distributed.share_positions(e - s, batch_size)) for s, e in
-                          zip([0, *planned[:-1]], planned, strict=True))
-        with diagnostics.collecting() as mine, progress.span(share_total):  # merged with the other ranks' below
+        # this rank's diagnostics: merged with the other ranks' below
+        with diagnostics.collecting() as mine, progress.span(distributed.share_size(planned, batch_size)):
             for end in planned:
                 # One segment: the samples up to the next look, split over the ranks (all of them on one).
                 segment = visit[start:end]

@@ -280,4 +280,8 @@ def test_batch_shares_merge_back_into_the_visit_order(monkeypatch: pytest.Monkey
     assert parts == [[0, 1, 6, 7], [2, 3, 8, 9], [4, 5, 10]]
     assert distributed.merge(parts, 11, 2) == ids
     assert sorted(sum((distributed.share_positions(5, 8, r).tolist() for r in range(3)), [])) == list(range(5))
+    # looks at 4 and 11: segments of 4 (batches of 2, 2) and 7 (2, 2, 2, 1); of 3 ranks, rank 0 takes the first
+    # batch of each and the fourth of the second: 2 + 2 + 1
+    monkeypatch.setenv("RANK", "0")
+    assert distributed.share_size([4, 11], 2) == 5
     assert issubclass(DistributedError, RuntimeError)

@@ -188,9 +188,7 @@ def non_example_confidence(
             empty = torch.zeros(0)
             return (torch.cat(ps) if ps else empty, torch.cat(cs) if cs else empty.long(), mine)
 
-        share_total = sum(len(distributed.share_positions(e - s, batch_size)) for s, e in
-                          zip([0, *looks[:-1]], looks, strict=True))
-        with progress.span(share_total):  # this rank's share of all the looks: one pass
+        with progress.span(distributed.share_size(looks, batch_size)):  # this rank's share of all the looks: one pass
             for look in looks:
                 # One segment: the non-examples up to the next look, split over the torchrun ranks (all on one),
                 # each drawn from its own stream (seed, number): the values of one process at any batch size.
