@@ -380,7 +380,9 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     lines = [header_line(s, device)]
     if distributed.active():
         lines.append(f"robtest: rank {distributed.rank()} of {distributed.world()} (torchrun): each property's "
-                     "samples are sharded over the ranks; rank 0 prints the summary and writes the files")
+                     f"batches of {s.batch_size} are shared out whole over the ranks (at least "
+                     f"{s.batch_size * distributed.world()} samples keep every rank busy); rank 0 prints the summary "
+                     "and writes the files")
     if s.baseline:
         lines.append(f"robtest: comparing with the baseline {s.baseline} (tolerance {s.baseline_tolerance:g}, "
                      f"alpha {s.baseline_alpha:g})")
