@@ -186,6 +186,20 @@ def test_two_ranks_give_the_report_of_one_process(project: pytest.Pytester):
     assert not any("robtest: rank 1 failed" in line for line in two.outlines)  # nothing failed elsewhere
 
 
+def test_a_baseline_saved_by_one_process_holds_on_two_ranks(project: pytest.Pytester):
+    """The release gate at scale: a baseline written by one process, compared on two ranks: every property
+    pairs with it sample for sample (0 lost, 0 gained), none regressed."""
+    one = project.run(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "--robust",
+                      "--robust-batch-size=16", "--robust-save-baseline=base.json", timeout=1800)
+    one.stdout.fnmatch_lines(["*1 failed, 9 passed*"])  # the sequential floor fails by design
+    two = _torchrun(project, "--robust-batch-size=16", "--robust-baseline=base.json", "--robust-report=two.json")
+    two.stdout.fnmatch_lines(["*1 failed, 9 passed*"])
+    records = _records(project, "two.json")
+    assert len(records) == 10 and all(r["baseline"]["status"] == "ok" for r in records), records
+    paired = [r["baseline"] for r in records if r["baseline"].get("method") == "mcnemar"]
+    assert len(paired) == 3 and all(b["lost"] == b["gained"] == 0 for b in paired)
+
+
 def test_a_rank_that_raises_fails_the_run_and_is_named(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ROBTEST_FAIL_RANK", "1")
     # a plain test that uses the model: it fails on rank 1 only
