@@ -28,7 +28,7 @@ from typing import Any
 
 from robtest.errors import DistributedError
 
-__all__ = ["world", "rank", "is_main", "active", "init", "started", "exchange", "shard", "local_device_index",
+__all__ = ["world", "rank", "is_main", "active", "init", "started", "exchange", "local_device_index",
            "barrier_gather", "map_share", "share_positions", "share_size", "merge", "in_step"]
 
 DEFAULT_TIMEOUT_S = 1800.0
@@ -115,11 +115,6 @@ def share_size(ends: Sequence[int], batch_size: int) -> int:
     """How many samples this rank evaluates of segments ending at ``ends`` (the looks), each shared by
     :func:`share_positions`."""
     return sum(len(share_positions(end - start, batch_size)) for start, end in zip([0, *ends[:-1]], ends, strict=True))
-
-
-def shard(ids: Sequence[int] | Any, batch_size: int) -> Any:
-    """This rank's share of ``ids`` (a tensor): its whole batches (:func:`share_positions`)."""
-    return ids[share_positions(len(ids), batch_size)]
 
 
 def merge(parts: Sequence[Sequence[Any]], n: int, batch_size: int) -> list[Any]:

@@ -273,19 +273,17 @@ def test_xdist_workers_under_torchrun_are_a_usage_error(pytester: pytest.Pyteste
 
 
 def test_one_process_is_rank_0_of_1_and_shares_everything(monkeypatch: pytest.MonkeyPatch):
-    import torch
-
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     assert (distributed.world(), distributed.rank(), distributed.is_main(), distributed.active()) == (1, 0, True, False)
-    assert distributed.shard(torch.arange(5), batch_size=2).tolist() == [0, 1, 2, 3, 4]
+    assert distributed.share_positions(5, batch_size=2).tolist() == [0, 1, 2, 3, 4]
     assert distributed.exchange({"a": 1}) == [{"a": 1}]
     with pytest.raises(ValueError, match="mine"):
         distributed.exchange(None, error=ValueError("mine"))
     monkeypatch.setenv("WORLD_SIZE", "3")
     monkeypatch.setenv("RANK", "2")
     # whole batches, round-robin: batches [0,1] [2,3] [4,5] [6,7] -> rank 2 takes the third
-    assert distributed.shard(torch.arange(8), batch_size=2).tolist() == [4, 5]
-    assert distributed.shard(torch.arange(14), batch_size=2).tolist() == [4, 5, 10, 11]
+    assert distributed.share_positions(8, batch_size=2).tolist() == [4, 5]
+    assert distributed.share_positions(14, batch_size=2).tolist() == [4, 5, 10, 11]
 
 
 def test_batch_shares_merge_back_into_the_visit_order(monkeypatch: pytest.MonkeyPatch):
