@@ -7,6 +7,7 @@ import math
 
 import torch
 
+from robtest.attacks import _driver
 from robtest.attacks._driver import Bounds, per_sample_loss, run_attack
 from robtest.attacks._norms import Norm
 from robtest.attacks._registry import register_attack
@@ -67,7 +68,7 @@ def _bump(a: int, b: int, dtype, device) -> torch.Tensor:
     r = torch.arange(a, device=device, dtype=dtype)
     s = torch.arange(b, device=device, dtype=dtype)
     ring = torch.maximum((r - (a - 1) / 2).abs()[:, None], (s - (b - 1) / 2).abs()[None]).floor()
-    n = int(ring.max())
+    n = (max(a, b) - 1) // 2  # = int(ring.max()), without reading it back from the device
     depth = n - ring  # 0 on the outer ring
     weights = 1.0 / torch.arange(n + 1, 0, -1, device=device, dtype=dtype) ** 2  # 1/(n+1)², ..., 1
     cum = weights.cumsum(0)
@@ -110,9 +111,12 @@ def _linf_propose(x0, xa, eps, lo, hi, p, gen):
     cand = torch.where(mask, (x0 + eps * _signs((m, c, 1, 1), gen, x0)).clamp_(lo, hi), xa)
     # A window that already holds the drawn colours would waste a query: draw those again (a few times), each
     # time from a stream of its own, so that a point's redraws do not depend on the others' (nor their count).
+    # Off the CPU the check is skipped (it would sync the host each query): the redraws only replace windows
+    # still the same, so drawing all 8 gives what stopping early gives.
+    check = _driver.compact_every(x0.device) == 1
     for again in range(8):
         same = (cand == xa).flatten(1).all(dim=1)
-        if not bool(same.any()):
+        if check and not bool(same.any()):
             break
         redraw = torch.where(mask, (x0 + eps * _signs((m, c, 1, 1), gen.fork(again), x0)).clamp_(lo, hi), xa)
         cand = torch.where(same[:, None, None, None], redraw, cand)
@@ -179,6 +183,8 @@ def _square_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, queries, p_init, gen
         fooled = ~active
         idx = active.nonzero().squeeze(1)
         x0, y0, e0, xa, cur = x4[idx], y[idx], e4[idx], xa[idx], cur[idx]
+        every = _driver.compact_every(x.device)
+        live = None  # between compactions (on an accelerator): the points still searching (None: all)
         for i in range(1, queries):
             if idx.numel() == 0:
                 break
@@ -196,13 +202,27 @@ def _square_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, queries, p_init, gen
             xa = torch.where(better[:, None, None, None], cand, xa)
             cur = torch.where(better, lval, cur)
             hit = logits.argmax(dim=1) != y0
-            if bool(hit.any()):
-                # Fooled: recorded, and the point needs no more queries.
-                out[idx[hit]] = cand[hit]
-                fooled[idx[hit]] = True
-                keep = ~hit
+            if every == 1:
+                if bool(hit.any()):
+                    # Fooled: recorded, and the point needs no more queries.
+                    out[idx[hit]] = cand[hit]
+                    fooled[idx[hit]] = True
+                    keep = ~hit
+                    idx, x0, y0, e0, xa, cur = idx[keep], x0[keep], y0[keep], e0[keep], xa[keep], cur[keep]
+                continue
+            # On an accelerator: recorded and frozen by masks, without a sync; dropped every `every` queries.
+            hit = hit if live is None else hit & live
+            out.index_copy_(0, idx, torch.where(hit[:, None, None, None], cand, out[idx]))
+            fooled.index_copy_(0, idx, fooled[idx] | hit)
+            live = ~hit if live is None else live & ~hit
+            if i % every == 0:
+                keep = live.nonzero().squeeze(1)  # the one host sync of these queries
                 idx, x0, y0, e0, xa, cur = idx[keep], x0[keep], y0[keep], e0[keep], xa[keep], cur[keep]
-        out[idx] = xa
+                live = None
+        if live is None:
+            out[idx] = xa
+        else:  # a frozen point keeps the query that fooled it
+            out.index_copy_(0, idx, torch.where(live[:, None, None, None], xa, out[idx]))
     return out.reshape(shape), fooled
 
 
