@@ -21,7 +21,7 @@ from robtest.data._source import _iter_indexed, check_sizes
 from robtest.errors import BatchSplitWarning, InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
-from robtest.rng import SampleRNG, seed_batch
+from robtest.rng import SampleRNG, global_rng_kept, seed_batch
 from robtest.stats import proportion_ci
 
 __all__ = ["evaluate_accuracy", "describe_attack"]
@@ -270,15 +270,13 @@ def evaluate_accuracy(
     labels_seen: list[int] = []
     outcomes: list[int] = []
     attack_model = predict_model = model
-    devices = [dev.index or 0] if dev.type == "cuda" else []
-    with (torch.random.fork_rng(devices=devices), diagnostics.collecting() as found, on_device(model, dev),
-          eval_mode(model), contextlib.ExitStack() as extra):
+    with (global_rng_kept(dev), diagnostics.collecting() as found, on_device(model, dev), eval_mode(model),
+          contextlib.ExitStack() as extra):
         for value in options.values():
             if isinstance(value, torch.nn.Module):  # a transfer surrogate goes where the model goes, once
                 extra.enter_context(on_device(value, dev))
         torch.manual_seed(int(seed))
-        error = None
-        try:  # what could fail on one rank only (its data, its device) is heard of by all before they go on
+        with distributed.in_step("evaluate_accuracy"):  # what can fail on one rank only (data, device) fails on all
             src, n_data = indexed_source(data)
             visit = order(n_data, samples, seed, sample_ids=sample_ids)
             planned = _segments(len(visit), stop, batch_size)
@@ -286,10 +284,6 @@ def evaluate_accuracy(
             _, xp, yp = next(_iter_indexed(src, batch_size=8, sample_ids=visit[:8].tolist()))  # no progress
             check_batch(xp, yp, (lo, hi))
             randomized = probe_model(model, xp.to(dev)).randomized
-        except Exception as err:
-            error = err
-        if distributed.active() or error is not None:
-            distributed.exchange(None, error=error, where="evaluate_accuracy")
         if randomized or eot is not None:
             draws = eot or 8
             attack_model, predict_model = EOT(model, draws=draws), EOT(model, draws=4 * draws)

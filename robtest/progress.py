@@ -60,24 +60,22 @@ class Progress:
             text += f", about {(self.planned - self.done) / rate:.0f} s left"
         return text
 
-    def start_pass(self, planned: int) -> None:
-        """A new pass of ``planned`` samples begins (read in as many stretches as it takes)."""
+    def _new_pass(self, planned: int) -> None:
         if self.done:
-            self.passes = max(self.passes, 1) + 1
+            self.passes += 1
             self.done = 0
         self.passes = max(self.passes, 1)
         self.planned = planned
+
+    def start_pass(self, planned: int) -> None:
+        """A new pass of ``planned`` samples begins (read in as many stretches as it takes)."""
+        self._new_pass(planned)
         self.fixed = True
 
     def advance(self, k: int, planned: int) -> None:
-        if self.fixed:  # inside span(): the stretches add up to the pass it planned
-            pass
-        elif self.done == 0 or (self.planned and self.done >= self.planned):  # a new pass over the data
-            if self.done and self.planned and self.done >= self.planned:
-                self.passes += 1
-                self.done = 0
-            self.passes = max(self.passes, 1)
-            self.planned = planned
+        # A new pass over the data, unless inside span() (whose stretches add up to the pass it planned).
+        if not self.fixed and (self.done == 0 or (self.planned and self.done >= self.planned)):
+            self._new_pass(planned)
         self.done += k
         now = self.clock()
         if now - self.started < self.delay:

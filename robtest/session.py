@@ -297,8 +297,9 @@ class RobustSession:
     def _evaluation(self, seed: int) -> Any:
         """Collect the evaluation's diagnostics, with torch's global RNG seeded from ``seed`` (a randomised model
         draws from it: same numbers on a rerun) and the caller's RNG state given back afterwards."""
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), diagnostics.collecting() as found:
+        from robtest.rng import global_rng_kept
+
+        with global_rng_kept(self.device), diagnostics.collecting() as found:
             torch.manual_seed(int(seed))
             yield found
 

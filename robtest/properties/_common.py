@@ -112,7 +112,7 @@ def map_samples(model: object, data: object, fn: Callable[[torch.Tensor, torch.T
         out["pos"] = positions[out["pos"]]  # back from this rank's share to positions in the whole visit order
         return out
 
-    with global_rng_kept(device), progress.span(len(distributed.share_positions(len(ids), batch_size))):
+    with global_rng_kept(device), progress.span(distributed.share_size([len(ids)], batch_size)):
         parts = distributed.map_share(ids, share_rows, batch_size=batch_size, where=where)
     parts = [p for p in parts if p]
     if not parts:
