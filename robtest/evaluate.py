@@ -22,9 +22,9 @@ from robtest.errors import BatchSplitWarning, InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
 from robtest.rng import SampleRNG, global_rng_kept, seed_batch
-from robtest.stats import proportion_ci
+from robtest.stats import corrected_counts, exceeds_noise, proportion_ci
 
-__all__ = ["evaluate_accuracy", "describe_attack"]
+__all__ = ["evaluate_accuracy", "describe_attack", "corrected"]
 
 _SHOWN_OPTIONS = ("steps", "restarts", "step_size", "loss", "alpha")
 
@@ -48,22 +48,43 @@ def describe_attack(attack: str | None, eps: float, options: dict[str, Any]) -> 
 
 
 def _batch_counts(model, attack_model, x: torch.Tensor, y: torch.Tensor, rng: SampleRNG, *, spec, eps: float,
-                  bounds: tuple[float, float], options: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(which points are correct on clean inputs, which stayed correct under the attack) on one batch; only
-    clean-correct points are attacked, each drawing from its own stream of ``rng``. ``attack_model`` is what the attack
-    differentiates (the model, or its EOT wrapper); ``model`` gives the separate prediction."""
+                  bounds: tuple[float, float], options: dict[str, Any]
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(which points are correct on clean inputs, which stayed correct under the attack, the final examples) on one
+    batch; only clean-correct points are attacked, each drawing from its own stream of ``rng``. ``attack_model`` is
+    what the attack differentiates (the model, or its EOT wrapper); ``model`` gives the separate prediction."""
     logits = first_forward(model, x)
     check_logits(logits, x, y)
     ok = logits.argmax(dim=1) == y
     if spec is None or eps == 0:
-        return ok, ok
+        return ok, ok, x
     idx = ok.nonzero().squeeze(1)
     if not idx.numel():
-        return ok, ok
+        return ok, ok, x
     x_adv = spec.fn(attack_model, x[idx], y[idx], eps=eps, bounds=bounds, generator=rng.take(idx), **options)
     robust = torch.zeros_like(ok)
     robust[idx] = predict(model, x_adv).argmax(dim=1) == y[idx]
-    return ok, robust
+    final = x.clone()
+    final[idx] = x_adv
+    return ok, robust, final
+
+
+def corrected(counter: dict[str, Any], n: int, interval: Callable[[int], tuple[float, float]],
+              confidence: float = 0.95) -> dict[str, Any]:
+    """The accuracy once the indicator checks' counterexamples are folded in (``details["corrected"]``), from
+    ``counter`` (``details["counterexamples"]``) over ``n`` samples, with ``interval(count) -> (low, high)`` the
+    evaluation's own interval (Wilson, or the sequential one where it stopped).
+
+    >>> corrected({"robust": 50, "probed": 32, "found": 0, "extrapolated": False}, 100, lambda k: (0.0, 1.0))
+    {'value': 0.5, 'low': 0.0, 'high': 1.0, 'found': 0, 'probed': 32, 'extrapolated': False}
+    """
+    if not n:
+        return {"value": 0.0, "low": 0.0, "high": 1.0, "found": 0, "probed": 0, "extrapolated": False}
+    est, low, high = corrected_counts(counter["robust"], counter["probed"], counter["found"],
+                                      extrapolate=counter["extrapolated"], confidence=confidence)
+    lo, hi = interval(max(low, 0))[0], interval(max(high, 0))[1]
+    return {"value": max(est, 0.0) / n, "low": lo, "high": hi, "found": counter["found"],
+            "probed": counter["probed"], "extrapolated": counter["extrapolated"]}
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -80,11 +101,11 @@ class _Splitter:
         self.limit: int | None = None
         self.warned = False
 
-    def run(self, fn: Callable[[torch.Tensor, torch.Tensor, SampleRNG], tuple[torch.Tensor, torch.Tensor]],
-            x: torch.Tensor, y: torch.Tensor, rng: SampleRNG) -> tuple[torch.Tensor, torch.Tensor]:
+    def run(self, fn: Callable[[torch.Tensor, torch.Tensor, SampleRNG], tuple[torch.Tensor, ...]],
+            x: torch.Tensor, y: torch.Tensor, rng: SampleRNG) -> tuple[torch.Tensor, ...]:
         n = x.shape[0]
         step = n if self.limit is None else min(n, self.limit)
-        clean, robust = [], []
+        parts: list[tuple[torch.Tensor, ...]] = []
         i = 0
         while i < n:
             size = min(step, n - i)
@@ -94,11 +115,10 @@ class _Splitter:
                 self.limit = step
                 continue
             i += size
-            clean.append(got[0])
-            robust.append(got[1])
-        return torch.cat(clean), torch.cat(robust)
+            parts.append(got)
+        return tuple(torch.cat(col) for col in zip(*parts, strict=True))
 
-    def _try(self, fn, x: torch.Tensor, y: torch.Tensor, rng: SampleRNG) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def _try(self, fn, x: torch.Tensor, y: torch.Tensor, rng: SampleRNG) -> tuple[torch.Tensor, ...] | None:
         try:
             return fn(x, y, rng)
         except RuntimeError as err:
@@ -150,10 +170,11 @@ def _segments(n: int, stop: object, batch_size: int) -> list[int]:
 
 def _evaluate_share(run, split: _Splitter, src: object, share: torch.Tensor, positions: torch.Tensor, offset: int,
                     batch_size: int, seed: int, dev: torch.device, bounds: tuple[float, float],
-                    kept: list[tuple[int, torch.Tensor, torch.Tensor]] | None) -> list[tuple[int, int, int, int]]:
+                    kept: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] | None
+                    ) -> list[tuple[int, int, int, int]]:
     """This rank's samples ``share`` (at ``positions`` of a segment starting at position ``offset``): (id,
-    label, clean, robust) each. Keeps the first robust points (with their positions in the visit order) in
-    ``kept`` for the checks."""
+    label, clean, robust) each. Keeps the first robust points (with their positions in the visit order and their
+    final examples) in ``kept`` for the checks."""
     from robtest.indicators import PROBE_POINTS
 
     out: list[tuple[int, int, int, int]] = []
@@ -165,7 +186,7 @@ def _evaluate_share(run, split: _Splitter, src: object, share: torch.Tensor, pos
         y = yb.to(dev, non_blocking=True).long()
         rng = SampleRNG(seed, ids, device=dev)
         seed_batch(seed, ids)  # a randomised model's own draws: the same for this batch on any rank
-        ok, robust = split.run(run, x, y, rng)
+        ok, robust, final = split.run(run, x, y, rng)
         got = robust.to(torch.int8).tolist()
         out += [(int(i), int(lab), int(c), int(r)) for i, lab, c, r in
                 zip(ids.tolist(), yb.tolist(), ok.to(torch.int8).tolist(), got, strict=True)]
@@ -173,7 +194,7 @@ def _evaluate_share(run, split: _Splitter, src: object, share: torch.Tensor, pos
             base = len(out) - len(got)
             for j in robust.nonzero().squeeze(1).tolist()[:PROBE_POINTS - len(kept)]:
                 pos = offset + int(positions[base + j])  # back to the position in the visit order
-                kept.append((pos, x[j:j + 1], y[j:j + 1]))
+                kept.append((pos, x[j:j + 1], y[j:j + 1], final[j:j + 1]))
     return out
 
 
@@ -209,7 +230,10 @@ def evaluate_accuracy(
     *randomised* and is attacked and predicted through :class:`robtest.EOT` (``eot`` draws, default 8 for the
     attack and 4× that for the prediction; ``eot=N`` forces it for any model); masking is watched at every
     attack step; with ``checks`` (default) a few points left robust are attacked again at ε/2, with ε covering
-    the whole box, with 4× the steps and with Square. What fires is in the measurement's ``diagnostics``.
+    the whole box, with 2× the steps and one more restart and with Square (200 queries), and their final examples
+are re-predicted on a copy of the model taken before the first query (``stateful``). What fires is in the
+measurement's ``diagnostics``; the counterexamples the checks find are folded into ``details["corrected"]`` (see
+:func:`corrected`), which is what verdicts read.
 
     ``stop(correct, seen)``, when given, is asked at each of its ``planned`` sample counts (a
     :class:`~robtest.properties.SequentialCheck`; after every batch for a plain callable) and ends the
@@ -247,7 +271,7 @@ def evaluate_accuracy(
     True
     """
     from robtest import diagnostics
-    from robtest.indicators import PROBE_POINTS, check_attack, probe_model
+    from robtest.indicators import PROBE_POINTS, check_attack, check_stateful, probe_model, settle, snapshot
     from robtest.models import EOT, PRECISIONS, Fast
 
     spec = get_attack(attack) if attack is not None else None
@@ -265,7 +289,8 @@ def evaluate_accuracy(
     check_sizes(batch_size, samples)
     clean_ok = adv_ok = seen = 0
     split = _Splitter()
-    kept: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (position in the visit order, x, y): probe points
+    # (position in the visit order, x, y, final example): the probe points
+    kept: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] = []
     ids_seen: list[int] = []
     labels_seen: list[int] = []
     outcomes: list[int] = []
@@ -276,6 +301,8 @@ def evaluate_accuracy(
             if isinstance(value, torch.nn.Module):  # a transfer surrogate goes where the model goes, once
                 extra.enter_context(on_device(value, dev))
         torch.manual_seed(int(seed))
+        # the model as deployed, before any query: a stateful model answers the final examples otherwise
+        fresh = snapshot(model) if checks and spec is not None else None
         with distributed.in_step("evaluate_accuracy"):  # what can fail on one rank only (data, device) fails on all
             src, n_data = indexed_source(data)
             visit = order(n_data, samples, seed, sample_ids=sample_ids)
@@ -323,14 +350,23 @@ def evaluate_accuracy(
             for r, items in enumerate(diags):
                 if r != distributed.rank():
                     found.extend(items)
-            probes = distributed.exchange([(p, x.cpu(), y.cpu()) for p, x, y in kept], where="evaluate_accuracy")
+            probes = distributed.exchange([(p, x.cpu(), y.cpu(), a.cpu()) for p, x, y, a in kept],
+                                          where="evaluate_accuracy")
             kept = sorted((k for part in probes for k in part), key=lambda k: k[0])[:PROBE_POINTS]
+        fell = torch.zeros(0, dtype=torch.bool)
         if kept:
             pos = torch.tensor([k[0] for k in kept])
             probe_rng = SampleRNG(seed, visit[pos], device=dev).fork(_PROBE_STREAM)
-            check_attack(predict_model, attack_model, spec, torch.cat([k[1] for k in kept]).to(dev),
-                         torch.cat([k[2] for k in kept]).to(dev), eps=float(eps), bounds=(lo, hi), options=options,
-                         generator=probe_rng, chunk=split.limit)
+            xk, yk, ak = (torch.cat([k[i] for k in kept]).to(dev) for i in (1, 2, 3))
+            fell = check_attack(predict_model, attack_model, spec, xk, yk, eps=float(eps), bounds=(lo, hi),
+                                options=options, generator=probe_rng, chunk=split.limit)
+            if fresh is not None:
+                seed_batch(seed, visit[pos])  # a randomised copy draws alike on every rank
+                judge = EOT(fresh, draws=predict_model.draws) if isinstance(predict_model, EOT) else fresh
+                fell |= check_stateful(judge, predict_model, ak, yk, split.limit or len(kept),
+                                       randomized=isinstance(predict_model, EOT))
+            fell = fell.cpu()
+        settle(found)
     # ids and labels in blocks of 256, whatever the batch size: the fingerprint robtest wrote when batches were
     # always hashed as they came, at the default batch size, so older baselines still match.
     digest = hashlib.sha256()
@@ -339,6 +375,9 @@ def evaluate_accuracy(
         digest.update(ids_t[i:i + _FINGERPRINT_BLOCK].numpy().tobytes())
         digest.update(labels_t[i:i + _FINGERPRINT_BLOCK].numpy().tobytes())
     low, high = proportion_ci(adv_ok, seen, confidence=confidence)
+    found_ids = [int(visit[p]) for p, f in zip((k[0] for k in kept), fell.tolist(), strict=True) if f]
+    counter = {"robust": adv_ok, "probed": len(kept), "found": len(found_ids),
+               "extrapolated": exceeds_noise(len(found_ids), len(kept)), "ids": found_ids}
     return Measurement(
         name="accuracy",
         value=adv_ok / seen,
@@ -350,6 +389,9 @@ def evaluate_accuracy(
         + (f" ({precision} attack)" if precision != "fp32" else ""),
         details={"correct": adv_ok, "clean_accuracy": clean_ok / seen, "attack": attack or "none",
                  "eps": float(eps), "eot_draws": getattr(eot_model, "draws", 0), "sample_ids": ids_seen,
-                 "outcomes": outcomes, "data_fingerprint": digest.hexdigest()},
+                 "outcomes": outcomes, "data_fingerprint": digest.hexdigest(),
+                 "counterexamples": counter,
+                 "corrected": corrected(counter, seen, lambda k: proportion_ci(k, seen, confidence=confidence),
+                                        confidence)},
         diagnostics=found.items(),
     )

@@ -114,8 +114,22 @@ class Verdict:
     budget: str = ""  # which budget ran out, e.g. "max_seconds=30"
 
     @property
+    def judged(self) -> Measurement:
+        """What the verdict reads: the measurement with the indicator checks' counterexamples folded in."""
+        return self.measurement.corrected
+
+    @property
+    def straddles(self) -> bool:
+        """Whether the judged interval reaches both sides of the threshold (the evidence could change the verdict)."""
+        j = self.judged
+        return decide(j, self.threshold, self.comparison, "confident") != decide(j, self.threshold, self.comparison,
+                                                                                 "plausible")
+
+    @property
     def suspect(self) -> bool:
-        return self.measurement.suspect
+        """An indicator that no number can be trusted fired, or a counting indicator fired (a stronger probe found
+        more counterexamples than noise) and the corrected interval straddles the threshold."""
+        return self.measurement.suspect or bool(self.measurement.counting and self.straddles)
 
     @property
     def passed(self) -> bool:
@@ -136,7 +150,7 @@ class Verdict:
         return f"{self.comparison} {self.threshold:g}"
 
     def _threshold_message(self) -> str:
-        m = self.measurement
+        m = self.judged
         if self.comparison == "in":
             lo, hi = self.threshold  # type: ignore[misc]
             if self.met:
@@ -161,12 +175,17 @@ class Verdict:
                     f"settled: {m}, the interval straddles the {self.threshold_text()} threshold; raise the "
                     "budget (or the number of samples) to decide")
         text = self._threshold_message()
+        fix = self.measurement.corrected_text()
+        if fix:  # the verdict read the corrected numbers; the attack's own are said too
+            m = self.measurement
+            text += (f" (the number is {fix}; the attack alone measured {m.value:.3f} "
+                     f"[{m.low:.3f}–{m.high:.3f}])")
         limits = self.threshold if self.comparison == "in" else (self.threshold,)
-        v = self.measurement.value
+        v = self.judged.value
         if any(f"{v:.3f}" == f"{lim:.3f}" and v != lim for lim in limits):  # type: ignore[union-attr]
             text += f" (the value is {v:.6g})"  # rounding would hide which side of the threshold it lies
         if self.suspect:
-            text = suspect_message(self.property, self.measurement, text)
+            text = suspect_message(self.property, self.measurement, text, counting=self.straddles)
         return text
 
     def to_record(self) -> dict[str, Any]:
@@ -176,11 +195,14 @@ class Verdict:
                 "verdict": self.status, **({"budget": self.budget} if not self.settled else {})}
 
 
-def suspect_message(name: str, m: Measurement, text: str) -> str:
-    """The failure message of a suspect evaluation: the number, then each indicator and how to act."""
-    lines = [f"SUSPECT evaluation of {name}: {text}", "the evaluation tripped indicators of attack failure, so the "
-             "number cannot be trusted:"]
-    lines += diagnostics.blocking_lines([d.to_record() for d in m.diagnostics], "this property")
+def suspect_message(name: str, m: Measurement, text: str, *, counting: bool = False) -> str:
+    """The failure message of a suspect evaluation: the number, then each indicator and how to act. ``counting``:
+    the counting indicators block too (their corrected interval straddles the threshold)."""
+    why = ("the evaluation tripped indicators of attack failure, so the number cannot be trusted:" if m.suspect else
+           "a stronger probe found more counterexamples than noise, and with them folded in the interval straddles "
+           "the threshold: the verdict could go either way:")
+    lines = [f"SUSPECT evaluation of {name}: {text}", why]
+    lines += diagnostics.blocking_lines([d.to_record() for d in m.diagnostics], "this property", counting=counting)
     return "\n".join(lines)
 
 
@@ -297,11 +319,13 @@ class RobustSession:
     def _evaluation(self, seed: int) -> Any:
         """Collect the evaluation's diagnostics, with torch's global RNG seeded from ``seed`` (a randomised model
         draws from it: same numbers on a rerun) and the caller's RNG state given back afterwards."""
+        from robtest.indicators import settle
         from robtest.rng import global_rng_kept
 
         with global_rng_kept(self.device), diagnostics.collecting() as found:
             torch.manual_seed(int(seed))
             yield found
+            settle(found, warn=False)  # counting indicators reported outside evaluate_accuracy: noise dropped
 
     # -- baselines (robtest.baseline): the plugin sets these from --robust-baseline / --robust-save-baseline -------
 
@@ -477,6 +501,11 @@ class RobustSession:
         if check is not None:
             low, high = check.interval(m.details["correct"], m.n)
             details = check.details(m.n)
+            if "counterexamples" in m.details:  # the corrected numbers under the same sequential interval
+                from robtest.evaluate import corrected
+
+                details["corrected"] = corrected(m.details["counterexamples"], m.n,
+                                                 lambda k: check.interval_of(k, m.n), s["confidence"])
             context = m.context
             if budget is not None and budget.ran_out(m.n, n_total):
                 context += f" ({budget.ran_out(m.n, n_total)}: stopped after {m.n} of {n_total} samples)"
@@ -487,7 +516,8 @@ class RobustSession:
             ran_out = budget.ran_out(m.n, n_total)
             if ran_out:
                 m = dataclasses.replace(m, details={**m.details, "budget": ran_out, "samples_planned": n_total})
-                if decide(m, float(floor), ">=", "confident") != decide(m, float(floor), ">=", "plausible"):
+                if decide(m.corrected, float(floor), ">=", "confident") != decide(m.corrected, float(floor), ">=",
+                                                                                    "plausible"):
                     return self._verdict("accuracy_floor", m, float(floor), rule, settled=False, budget=ran_out)
         return self._verdict("accuracy_floor", m, float(floor), rule)
 
@@ -513,7 +543,7 @@ class RobustSession:
     def _verdict(self, name: str, m: Measurement, limit: float | tuple[float, float], rule: str, *,
                  settled: bool = True, budget: str = "") -> Verdict:
         comparison = PROPERTIES[name].comparison
-        v = Verdict(name, m, limit, comparison, rule, decide(m, limit, comparison, rule), settled, budget)
+        v = Verdict(name, m, limit, comparison, rule, decide(m.corrected, limit, comparison, rule), settled, budget)
         self._record(v.to_record())
         return v
 
