@@ -24,7 +24,7 @@ from robtest.models import eval_mode, on_device, resolve_device
 from robtest.rng import SampleRNG, global_rng_kept, seed_batch
 from robtest.stats import corrected_counts, exceeds_noise, proportion_ci
 
-__all__ = ["evaluate_accuracy", "describe_attack", "corrected"]
+__all__ = ["evaluate_accuracy", "describe_attack", "corrected", "per_class", "flip_matrix"]
 
 _SHOWN_OPTIONS = ("steps", "restarts", "step_size", "loss", "alpha")
 
@@ -49,24 +49,29 @@ def describe_attack(attack: str | None, eps: float, options: dict[str, Any]) -> 
 
 def _batch_counts(model, attack_model, x: torch.Tensor, y: torch.Tensor, rng: SampleRNG, *, spec, eps: float,
                   bounds: tuple[float, float], options: dict[str, Any]
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(which points are correct on clean inputs, which stayed correct under the attack, the final examples) on one
-    batch; only clean-correct points are attacked, each drawing from its own stream of ``rng``. ``attack_model`` is
-    what the attack differentiates (the model, or its EOT wrapper); ``model`` gives the separate prediction."""
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(which points are correct on clean inputs, which stayed correct under the attack, the final examples, the
+    class predicted for each: the attacked example's for attacked points, else the clean one's) on one batch; only
+    clean-correct points are attacked, each drawing from its own stream of ``rng``. ``attack_model`` is what the
+    attack differentiates (the model, or its EOT wrapper); ``model`` gives the separate prediction."""
     logits = first_forward(model, x)
     check_logits(logits, x, y)
-    ok = logits.argmax(dim=1) == y
+    pred = logits.argmax(dim=1)
+    ok = pred == y
     if spec is None or eps == 0:
-        return ok, ok, x
+        return ok, ok, x, pred
     idx = ok.nonzero().squeeze(1)
     if not idx.numel():
-        return ok, ok, x
+        return ok, ok, x, pred
     x_adv = spec.fn(attack_model, x[idx], y[idx], eps=eps, bounds=bounds, generator=rng.take(idx), **options)
+    after = predict(model, x_adv).argmax(dim=1)
     robust = torch.zeros_like(ok)
-    robust[idx] = predict(model, x_adv).argmax(dim=1) == y[idx]
+    robust[idx] = after == y[idx]
     final = x.clone()
     final[idx] = x_adv
-    return ok, robust, final
+    pred = pred.clone()
+    pred[idx] = after
+    return ok, robust, final, pred
 
 
 def corrected(counter: dict[str, Any], n: int, interval: Callable[[int], tuple[float, float]],
@@ -85,6 +90,35 @@ def corrected(counter: dict[str, Any], n: int, interval: Callable[[int], tuple[f
     lo, hi = interval(max(low, 0))[0], interval(max(high, 0))[1]
     return {"value": max(est, 0.0) / n, "low": lo, "high": hi, "found": counter["found"],
             "probed": counter["probed"], "extrapolated": counter["extrapolated"]}
+
+
+def per_class(labels: list[int], outcomes: list[int], *, confidence: float = 0.95) -> dict[str, dict[str, Any]]:
+    """Accuracy per true class with its Wilson interval: where robustness is lost.
+
+    >>> per_class([0, 0, 1, 1, 1], [1, 0, 1, 1, 0])["1"]["correct"], per_class([0, 1], [1, 0])["0"]["n"]
+    (2, 1)
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for c in sorted(set(labels)):
+        got = [o for lab, o in zip(labels, outcomes, strict=True) if lab == c]
+        k, n = sum(got), len(got)
+        low, high = proportion_ci(k, n, confidence=confidence)
+        out[str(c)] = {"n": n, "correct": k, "accuracy": k / n, "low": low, "high": high}
+    return out
+
+
+def flip_matrix(labels: list[int], predicted: list[int]) -> list[list[int]]:
+    """Counts ``[true][predicted]`` over the samples (the class after the attack for attacked points): which
+    class the attacks push each class into. Square, as wide as the largest class seen.
+
+    >>> flip_matrix([0, 0, 1], [0, 1, 1])
+    [[1, 1], [0, 1]]
+    """
+    size = max([*labels, *predicted], default=-1) + 1
+    out = [[0] * size for _ in range(size)]
+    for t, p in zip(labels, predicted, strict=True):
+        out[t][p] += 1
+    return out
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -171,13 +205,13 @@ def _segments(n: int, stop: object, batch_size: int) -> list[int]:
 def _evaluate_share(run, split: _Splitter, src: object, share: torch.Tensor, positions: torch.Tensor, offset: int,
                     batch_size: int, seed: int, dev: torch.device, bounds: tuple[float, float],
                     kept: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] | None
-                    ) -> list[tuple[int, int, int, int]]:
+                    ) -> list[tuple[int, int, int, int, int]]:
     """This rank's samples ``share`` (at ``positions`` of a segment starting at position ``offset``): (id,
-    label, clean, robust) each. Keeps the first robust points (with their positions in the visit order and their
+    label, clean, robust, predicted class) each. Keeps the first robust points (with their positions in the visit order and their
     final examples) in ``kept`` for the checks."""
     from robtest.indicators import PROBE_POINTS
 
-    out: list[tuple[int, int, int, int]] = []
+    out: list[tuple[int, int, int, int, int]] = []
     if not share.numel():
         return out
     for ids, xb, yb in iter_indexed(src, batch_size=batch_size, sample_ids=share.tolist()):
@@ -186,10 +220,10 @@ def _evaluate_share(run, split: _Splitter, src: object, share: torch.Tensor, pos
         y = yb.to(dev, non_blocking=True).long()
         rng = SampleRNG(seed, ids, device=dev)
         seed_batch(seed, ids)  # a randomised model's own draws: the same for this batch on any rank
-        ok, robust, final = split.run(run, x, y, rng)
+        ok, robust, final, pred = split.run(run, x, y, rng)
         got = robust.to(torch.int8).tolist()
-        out += [(int(i), int(lab), int(c), int(r)) for i, lab, c, r in
-                zip(ids.tolist(), yb.tolist(), ok.to(torch.int8).tolist(), got, strict=True)]
+        out += [(int(i), int(lab), int(c), int(r), int(p)) for i, lab, c, r, p in
+                zip(ids.tolist(), yb.tolist(), ok.to(torch.int8).tolist(), got, pred.tolist(), strict=True)]
         if kept is not None and len(kept) < PROBE_POINTS and any(got):
             base = len(out) - len(got)
             for j in robust.nonzero().squeeze(1).tolist()[:PROBE_POINTS - len(kept)]:
@@ -294,6 +328,7 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
     ids_seen: list[int] = []
     labels_seen: list[int] = []
     outcomes: list[int] = []
+    predicted: list[int] = []  # the class each sample ends in (after the attack where it was attacked)
     attack_model = predict_model = model
     with (global_rng_kept(dev), diagnostics.collecting() as found, on_device(model, dev), eval_mode(model),
           contextlib.ExitStack() as extra):
@@ -335,10 +370,11 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
                         kept if checks and spec is not None else None),
                     batch_size=batch_size, where="evaluate_accuracy")
                 merged = distributed.merge(parts, end - start, batch_size)
-                for sid, label, c, a in merged:
+                for sid, label, c, a, p in merged:
                     ids_seen.append(sid)
                     labels_seen.append(label)
                     outcomes.append(a)
+                    predicted.append(p)
                     clean_ok += c
                     adv_ok += a
                 seen += len(merged)
@@ -390,7 +426,9 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
         details={"correct": adv_ok, "clean_accuracy": clean_ok / seen, "attack": attack or "none",
                  "eps": float(eps), "eot_draws": getattr(eot_model, "draws", 0), "sample_ids": ids_seen,
                  "outcomes": outcomes, "data_fingerprint": digest.hexdigest(),
-                 "counterexamples": counter,
+                 "counterexamples": counter, "predictions": predicted,
+                 "per_class": per_class(labels_seen, outcomes, confidence=confidence),
+                 "flips": flip_matrix(labels_seen, predicted),
                  "corrected": corrected(counter, seen, lambda k: proportion_ci(k, seen, confidence=confidence),
                                         confidence)},
         diagnostics=found.items(),

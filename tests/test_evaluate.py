@@ -271,3 +271,20 @@ def test_bf16_attack_and_channels_last_stay_within_the_stated_tolerance():
     assert last.details["outcomes"] == plain.details["outcomes"] and cnn[0].weight.is_contiguous()
     with pytest.raises(InvalidArgument, match="precision: expected one of fp32, bf16 but got 'fp16'"):
         evaluate_accuracy(model, data, precision="fp16", device="cpu")
+
+
+def test_per_class_accuracy_and_the_flip_matrix_account_for_every_sample(trained_mlp):
+    from scipy.stats import binomtest
+
+    net, data = trained_mlp
+    m = evaluate_accuracy(net, data, attack="pgd", eps=0.1, steps=5, samples=200, device="cpu", checks=False)
+    per, flips = m.details["per_class"], m.details["flips"]
+    assert sum(c["n"] for c in per.values()) == m.n and sum(c["correct"] for c in per.values()) == m.details["correct"]
+    for label, c in per.items():  # each class's interval is the Wilson interval of its own count
+        ci = binomtest(c["correct"], c["n"]).proportion_ci(method="wilson")
+        assert (c["low"], c["high"]) == pytest.approx((ci.low, ci.high))
+        assert sum(flips[int(label)]) == c["n"] and flips[int(label)][int(label)] == c["correct"]
+    assert sum(map(sum, flips)) == m.n
+    # the predictions behind the matrix are those of the separate forward pass: robust exactly where they are right
+    labels = [int(data[1][i]) for i in m.details["sample_ids"]]
+    assert [int(p == t) for p, t in zip(m.details["predictions"], labels)] == m.details["outcomes"]
