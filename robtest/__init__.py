@@ -29,7 +29,7 @@ from robtest.errors import (
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"attacks", "data", "diagnostics", "evaluate", "models", "properties", "stats", "weights",
+_SUBMODULES = {"adapters", "attacks", "data", "diagnostics", "evaluate", "models", "properties", "stats", "weights",
                "measurement"}
 # Public names re-exported from submodules, loaded on first access.
 _LAZY = {
@@ -40,10 +40,13 @@ _LAZY = {
     "BPDA": "robtest.models",
     "EOT": "robtest.models",
     "load_weights": "robtest.weights",
+    "Logits": "robtest.adapters",
+    "timm_normalized": "robtest.adapters",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from robtest import attacks, data, models, stats, weights  # noqa: F401
+    from robtest import adapters, attacks, data, models, stats, weights  # noqa: F401
+    from robtest.adapters import Logits, timm_normalized  # noqa: F401
     from robtest.evaluate import evaluate_accuracy  # noqa: F401
     from robtest.measurement import Measurement  # noqa: F401
     from robtest.models import BPDA, EOT, AsLogits, Normalized  # noqa: F401
@@ -72,6 +75,7 @@ __all__ = [
     "EvaluationWarning",
     "InputError",
     "InvalidArgument",
+    "Logits",
     "Measurement",
     "ModelOutputError",
     "ModelStateWarning",
@@ -82,4 +86,5 @@ __all__ = [
     "__version__",
     "evaluate_accuracy",
     "load_weights",
+    "timm_normalized",
 ]

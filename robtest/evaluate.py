@@ -306,6 +306,7 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
     """
     from robtest import diagnostics
     from robtest.indicators import PROBE_POINTS, check_attack, check_stateful, probe_model, settle, snapshot
+    from robtest.adapters import Logits, adapt_outputs
     from robtest.models import EOT, PRECISIONS, Fast
 
     spec = get_attack(attack) if attack is not None else None
@@ -345,6 +346,11 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
             # Every rank probes the same first points of the visit order (the same decision to use EOT).
             _, xp, yp = next(_iter_indexed(src, batch_size=8, sample_ids=visit[:8].tolist()))  # no progress
             check_batch(xp, yp, (lo, hi))
+            # a structured output (a Hugging Face ModelOutput, a dict) with a 'logits' field: read it, and say so
+            model, adapted = adapt_outputs(model, xp.to(dev))
+            if adapted and fresh is not None:
+                fresh = Logits(fresh, model.key)
+            attack_model = predict_model = model
             randomized = probe_model(model, xp.to(dev)).randomized
         if randomized or eot is not None:
             draws = eot or 8
@@ -422,7 +428,8 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
         n=seen,
         confidence=confidence,
         context=describe_attack(attack, eps, options) + (" with EOT" if eot_model is not model else "")
-        + (f" ({precision} attack)" if precision != "fp32" else ""),
+        + (f" ({precision} attack)" if precision != "fp32" else "") + (" (logits from the output's 'logits' field)"
+                                                                        if adapted else ""),
         details={"correct": adv_ok, "clean_accuracy": clean_ok / seen, "attack": attack or "none",
                  "eps": float(eps), "eot_draws": getattr(eot_model, "draws", 0), "sample_ids": ids_seen,
                  "outcomes": outcomes, "data_fingerprint": digest.hexdigest(),

@@ -182,7 +182,8 @@ def check_logits(out: object, x: torch.Tensor, y: torch.Tensor) -> str:
     if not isinstance(out, torch.Tensor):
         raise ModelOutputError(
             f"model output: expected a tensor of logits (N, C) but got {type(out).__name__}; "
-            "wrap models returning tuples or dicts so they return the logits tensor"
+            "name where the logits are with robtest.Logits(model, key=...) (a dict or ModelOutput key, an attribute "
+            "or a tuple index)"
         )
     n = x.shape[0]
     if out.dim() != 2 or out.shape[0] != n:
