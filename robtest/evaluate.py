@@ -207,8 +207,8 @@ def _evaluate_share(run, split: _Splitter, src: object, share: torch.Tensor, pos
                     kept: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] | None
                     ) -> list[tuple[int, int, int, int, int]]:
     """This rank's samples ``share`` (at ``positions`` of a segment starting at position ``offset``): (id,
-    label, clean, robust, predicted class) each. Keeps the first robust points (with their positions in the visit order and their
-    final examples) in ``kept`` for the checks."""
+    label, clean, robust, predicted class) each. Keeps the first robust points (with their positions in the visit
+    order and their final examples) in ``kept`` for the checks."""
     from robtest.indicators import PROBE_POINTS
 
     out: list[tuple[int, int, int, int, int]] = []
@@ -305,8 +305,8 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
     True
     """
     from robtest import diagnostics
-    from robtest.indicators import PROBE_POINTS, check_attack, check_stateful, probe_model, settle, snapshot
     from robtest.adapters import Logits, adapt_outputs
+    from robtest.indicators import PROBE_POINTS, check_attack, check_stateful, probe_model, settle, snapshot
     from robtest.models import EOT, PRECISIONS, Fast
 
     spec = get_attack(attack) if attack is not None else None

@@ -287,4 +287,4 @@ def test_per_class_accuracy_and_the_flip_matrix_account_for_every_sample(trained
     assert sum(map(sum, flips)) == m.n
     # the predictions behind the matrix are those of the separate forward pass: robust exactly where they are right
     labels = [int(data[1][i]) for i in m.details["sample_ids"]]
-    assert [int(p == t) for p, t in zip(m.details["predictions"], labels)] == m.details["outcomes"]
+    assert [int(p == t) for p, t in zip(m.details["predictions"], labels, strict=True)] == m.details["outcomes"]
