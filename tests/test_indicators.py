@@ -223,7 +223,8 @@ def test_found_counterexamples_lower_the_number_the_verdict_reads(trained_mlp):
     weak = _evaluate(net, data, steps=1)  # PGD-1 leaves many points that a stronger probe fools
     fix, counter = weak.details["corrected"], weak.details["counterexamples"]
     assert counter["found"] > 0 and counter["found"] == len(counter["ids"]) <= counter["probed"] <= 32
-    assert set(counter["ids"]) <= {i for i, o in zip(weak.details["sample_ids"], weak.details["outcomes"], strict=True) if o}
+    robust = {i for i, o in zip(weak.details["sample_ids"], weak.details["outcomes"], strict=True) if o}
+    assert set(counter["ids"]) <= robust
     assert fix["value"] < weak.value and fix["high"] <= weak.high
     strong = _evaluate(net, data, attack="auto")
     assert strong.value <= fix["high"]  # the corrected interval still holds what a strong attack finds
