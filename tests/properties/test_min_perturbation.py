@@ -164,7 +164,7 @@ def test_l2_rho_is_the_size_of_the_example_found_not_the_eps_bracket():
         reached = margin(eps_max) < 0
         censored += not reached
         e = brentq(margin, 0.0, eps_max, xtol=1e-12) if reached else eps_max
-        size = float((moved(xi, e) - xi).norm()) if e < eps_max else eps_max  # censored points count eps_max
+        size = float((moved(xi, e) - xi).norm()) if reached else eps_max  # censored points count eps_max
         rho.append(size / float(xi.norm()))
         bracket.append(e / float(xi.norm()))
     assert m.details["censored"] == censored and 0 < censored < len(x) // 4
