@@ -212,7 +212,8 @@ def _normalized_alone(g, s):
 def _normalized_linear(g, s):
     shape = [(3, 2, 3), (3, 4, 4), (3, 3, 5)][s]
     lin = _randn_(nn.Linear(math.prod(shape), 5), g)
-    return Normalized(nn.Sequential(nn.Flatten(), lin), mean=torch.rand(3, generator=g), std=_stds(g)), shape, None, False
+    model = Normalized(nn.Sequential(nn.Flatten(), lin), mean=torch.rand(3, generator=g), std=_stds(g))
+    return model, shape, None, False
 
 
 def _normalized_conv_avgpool(g, s):
