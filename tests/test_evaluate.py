@@ -5,6 +5,7 @@ Correctness only; nothing here is timed (the benchmarks in benchmarks/ do that).
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
@@ -315,9 +316,8 @@ class _Cycle(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         special = self.calls % 32 == 0
         self.calls += 1
-        q = 0.49
-        row = torch.tensor([0.0, 20.0]) if special else torch.tensor([0.0, float(torch.log(torch.tensor(q / (1 - q))))])
-        return x.flatten(1)[:, :1] * 0 + row
+        q = 0.49  # class 1's probability on an ordinary call: logits (0, log(q/(1 − q)))
+        return x.flatten(1)[:, :1] * 0 + torch.tensor([0.0, 20.0 if special else math.log(q / (1 - q))])
 
 
 def test_eot_predictions_average_four_times_the_attack_draws():
