@@ -315,7 +315,8 @@ def test_certified_bound_is_at_least_the_exact_constant_per_layer_kind(kind):
         points = points or [torch.zeros(shape)]
         exact = max(_jacobian_norm(model, p) for p in points)
         bound = global_lipschitz_bound(model, shape=shape, device="cpu").value
-        assert exact > 0 and bound >= exact, (kind, seed, bound, exact)
+        # the reference's own float64 rounding (an SVD, ~1e-15) is all the slack allowed
+        assert exact > 0 and bound >= exact * (1 - 1e-12), (kind, seed, bound, exact)
         if exact_bound:  # one layer whose factor is its exact constant
             assert bound == pytest.approx(exact, rel=1e-6), (kind, seed, bound, exact)
 
