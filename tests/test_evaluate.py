@@ -5,6 +5,7 @@ Correctness only; nothing here is timed (the benchmarks in benchmarks/ do that).
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
@@ -273,6 +274,7 @@ def test_bf16_attack_and_channels_last_stay_within_the_stated_tolerance():
         evaluate_accuracy(model, data, precision="fp16", device="cpu")
 
 
+<<<<<<< HEAD
 def test_per_class_accuracy_and_the_flip_matrix_account_for_every_sample(trained_mlp):
     from scipy.stats import binomtest
 
@@ -288,3 +290,59 @@ def test_per_class_accuracy_and_the_flip_matrix_account_for_every_sample(trained
     # the predictions behind the matrix are those of the separate forward pass: robust exactly where they are right
     labels = [int(data[1][i]) for i in m.details["sample_ids"]]
     assert [int(p == t) for p, t in zip(m.details["predictions"], labels, strict=True)] == m.details["outcomes"]
+=======
+class _TiedInBf16(nn.Module):
+    """Two logits 0.001 apart, [s, s + 0.001]: class 1 wins in fp32 at every input, while in bf16 (spacing 2⁻⁷
+    near s ≈ 1) both round to s and the tie goes to class 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(16, 1)
+        with torch.no_grad():
+            self.lin.weight.fill_(1 / 16)
+            self.lin.bias.fill_(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.lin(x.flatten(1))
+        return torch.cat([s, s + 1e-3], dim=1)
+
+
+def test_bf16_attack_points_are_judged_by_the_full_precision_model():
+    model = _TiedInBf16().eval()
+    x = torch.rand(24, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.ones(24, dtype=torch.long)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the premise: in bf16 the model predicts class 0
+        assert bool((model(x).argmax(1) == 0).all())
+    # No perturbation can flip the fp32 prediction (the margin is 0.001 everywhere): accuracy 1 however the bf16
+    # attack ran, as long as the points are judged by the model in its own precision.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # both logits move together: the input gradient is exactly zero
+        m = evaluate_accuracy(model, (x, y), attack="fgsm", eps=0.1, precision="bf16", device="cpu", checks=False)
+    assert (m.value, m.details["clean_accuracy"]) == (1.0, 1.0)
+
+
+class _Cycle(nn.Module):
+    """A "randomised" model that is deterministic in its call count: one call in 32 gives class 1 probability
+    ~1, the others 0.49. The softmax averaged over any 32 consecutive calls favours class 1 ((1 + 31·0.49)/32
+    > 0.5); over 8 consecutive calls it does only when they hold the one special call (one window in four)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        special = self.calls % 32 == 0
+        self.calls += 1
+        q = 0.49  # class 1's probability on an ordinary call: logits (0, log(q/(1 − q)))
+        return x.flatten(1)[:, :1] * 0 + torch.tensor([0.0, 20.0 if special else math.log(q / (1 - q))])
+
+
+def test_eot_predictions_average_four_times_the_attack_draws():
+    # eot=8: the attack averages 8 draws, the prediction that counts a point 32; with 32 every point is right.
+    x = torch.rand(64, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+    y = torch.ones(64, dtype=torch.long)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the probe reports the model as randomised
+        m = evaluate_accuracy(_Cycle(), (x, y), eot=8, batch_size=8, device="cpu")
+    assert m.value == 1.0 and m.details["eot_draws"] == 8
+>>>>>>> mutation-tests

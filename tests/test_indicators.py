@@ -239,3 +239,27 @@ def test_sequential_interval_of_another_count_uses_the_same_look():
     low, high = check.interval(95, 100)
     assert check.interval_of(95, 100) == (low, high) and check.looks_taken == 1
     assert check.interval_of(80, 100)[0] < low
+
+
+def _mean_threshold_model(classes: int = 10) -> nn.Module:
+    """Class 0 while the mean pixel is below 0.5, another class above: an L2 perturbation of size r moves the
+    mean of d = 64 pixels by at most r/8, so the L2 ball of radius 1 cannot flip an image of mean 0.15; the
+    ball that covers the whole box, radius √d = 8, can."""
+    lin = nn.Linear(64, classes)
+    with torch.no_grad():
+        lin.weight.fill_(40.0 / 64)
+        lin.weight[0].fill_(-40.0 / 64)
+        lin.bias.copy_(torch.linspace(-20.0, -19.9, classes))  # 40·(mean − 0.5), a little apart
+        lin.bias[0] = 20.0  # 40·(0.5 − mean)
+    return nn.Sequential(nn.Flatten(), lin).eval()
+
+
+def test_the_l2_whole_box_check_uses_a_radius_that_covers_the_box():
+    model = _mean_threshold_model()
+    x = 0.1 + 0.1 * torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    data = (x, torch.zeros(40, dtype=torch.long))
+    # ε = 0.5 moves the mean by at most 0.0625: every point is robust, and a sound gradient attack whose ε covers
+    # the whole box (√64 · 1 = 8 in L2) fools them all, so the model is not flagged.
+    m = _evaluate(model, data, attack="pgd", eps=0.5, norm="l2", samples=None)
+    assert m.value == 1.0
+    assert m.diagnostics == (), [str(d) for d in m.diagnostics]
