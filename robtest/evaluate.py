@@ -127,12 +127,22 @@ _PROBE_STREAM = 0x50524F42
 
 @contextlib.contextmanager
 def _channels_last(model: torch.nn.Module):
-    """The model's 4-d weights in channels-last memory for the evaluation, back to contiguous after."""
+    """The model's 4-d weights in channels-last memory for the evaluation, each given back in the layout it had."""
+
+    def tensors() -> dict[str, torch.Tensor]:
+        return {n: t for n, t in (*model.named_parameters(), *model.named_buffers()) if t.dim() == 4}
+
+    was_last = {n for n, t in tensors().items()
+                if t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()}
     model.to(memory_format=torch.channels_last)
     try:
         yield model
     finally:
         model.to(memory_format=torch.contiguous_format)
+        with torch.no_grad():
+            for n, t in tensors().items():
+                if n in was_last:
+                    t.data = t.data.contiguous(memory_format=torch.channels_last)
 
 
 def _segments(n: int, stop: object, batch_size: int) -> list[int]:
@@ -326,7 +336,7 @@ def evaluate_accuracy(
             probes = distributed.exchange([(p, x.cpu(), y.cpu()) for p, x, y in kept], where="evaluate_accuracy")
             kept = sorted((k for part in probes for k in part), key=lambda k: k[0])[:PROBE_POINTS]
         if kept:
-            pos = torch.tensor([k[0] for k in kept])
+            pos = torch.tensor([k[0] for k in kept], device="cpu")
             probe_rng = SampleRNG(seed, visit[pos], device=dev).fork(_PROBE_STREAM)
             check_attack(predict_model, attack_model, spec, torch.cat([k[1] for k in kept]).to(dev),
                          torch.cat([k[2] for k in kept]).to(dev), eps=float(eps), bounds=(lo, hi), options=options,
@@ -334,7 +344,8 @@ def evaluate_accuracy(
     # ids and labels in blocks of 256, whatever the batch size: the fingerprint robtest wrote when batches were
     # always hashed as they came, at the default batch size, so older baselines still match.
     digest = hashlib.sha256()
-    ids_t, labels_t = torch.tensor(ids_seen, dtype=torch.int64), torch.tensor(labels_seen, dtype=torch.int64)
+    ids_t = torch.tensor(ids_seen, dtype=torch.int64, device="cpu")
+    labels_t = torch.tensor(labels_seen, dtype=torch.int64, device="cpu")
     for i in range(0, len(ids_seen), _FINGERPRINT_BLOCK):
         digest.update(ids_t[i:i + _FINGERPRINT_BLOCK].numpy().tobytes())
         digest.update(labels_t[i:i + _FINGERPRINT_BLOCK].numpy().tobytes())
