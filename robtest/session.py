@@ -250,7 +250,11 @@ class _Budget:
 
 
 class RobustSession:
-    """A model, its data and the run's settings (device, samples, seed, batch size, rule, confidence)."""
+    """A model, its data and the run's settings (device, samples, seed, batch size, rule, confidence).
+
+    Each property moves the model to ``device`` for its evaluation and gives it back where it was (device, mode,
+    requires_grad), also when an exception leaves it: between two properties the model is where the user put it,
+    so the user's own code beside the session (a probe on CPU tensors) meets it there."""
 
     def __init__(
         self,
