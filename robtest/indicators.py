@@ -153,7 +153,7 @@ def _correct_after(model: Callable, fn: Callable[..., torch.Tensor], attack_mode
         return _still_correct(model, adv, ys, chunk).to(torch.int8).tolist()
 
     # whole chunks per rank, the chunks one process attacks: the same answers, bit for bit
-    everyone = torch.arange(x.shape[0])
+    everyone = torch.arange(x.shape[0], device="cpu")
     parts = distributed.map_share(everyone, attack, batch_size=chunk, where="the indicator checks")
     merged = distributed.merge(parts, x.shape[0], chunk)
     return torch.tensor(merged, dtype=torch.bool, device=y.device)

@@ -77,8 +77,11 @@ def _property(fn: Callable[..., Any]) -> Callable[..., Any]:
         self._pending = {"property": name, "settings": settings, "tolerance": tolerance}
         label = (self.record_id(name) if self.record_id is not None else None) or name
         try:
+            # the model goes to the session's device for the evaluation and back where it was after, also when an
+            # exception leaves it: between two properties the user's model is where the user put it
             with progress.task(label, self.progress_sink, live=self.progress_live, delay=self.progress_delay,
-                               interval=1.0 if self.progress_live else self.progress_interval):
+                               interval=1.0 if self.progress_live else self.progress_interval), \
+                    on_device(self.model, self.device):
                 return fn(self, *args, **kwargs)
         finally:
             self._pending = outer
@@ -269,7 +272,11 @@ class _Budget:
 
 
 class RobustSession:
-    """A model, its data and the run's settings (device, samples, seed, batch size, rule, confidence)."""
+    """A model, its data and the run's settings (device, samples, seed, batch size, rule, confidence).
+
+    Each property moves the model to ``device`` for its evaluation and gives it back where it was (device, mode,
+    requires_grad), also when an exception leaves it: between two properties the model is where the user put it,
+    so the user's own code beside the session (a probe on CPU tensors) meets it there."""
 
     def __init__(
         self,
@@ -296,12 +303,11 @@ class RobustSession:
         self._recorder = recorder
         self._pending: dict[str, Any] | None = None
         self._fingerprints: dict[str, str | None] = {}
-        self._stack = contextlib.ExitStack()
-        # The model moves to the device once per session and goes back where it was in close().
-        self._stack.enter_context(on_device(model, self.device))
+        # The model is not moved here: each property moves it to the device for its evaluation and back after
+        # (see _property), so that the model is where the user put it whenever the user's own code runs.
 
     def close(self) -> None:
-        self._stack.close()
+        """Nothing to give back (each property gives the model back when it ends); kept for ``with``."""
 
     def __enter__(self) -> RobustSession:
         return self
@@ -349,8 +355,8 @@ class RobustSession:
 
                 digest = hashlib.sha256(str(num_samples(self.data)).encode())
                 for _, x, y in iter_indexed(self.data, batch_size=self.batch_size, seed=None):
-                    digest.update(x.contiguous().numpy().tobytes())
-                    digest.update(y.to(torch.int64).numpy().tobytes())
+                    digest.update(x.detach().cpu().contiguous().numpy().tobytes())
+                    digest.update(y.to(torch.int64).cpu().numpy().tobytes())
                     break
                 self._fingerprints[what] = digest.hexdigest()
         return self._fingerprints[what]
@@ -693,20 +699,26 @@ class RobustSession:
     #: A hypothesis example database for fuzz(); the default is the current hypothesis profile's.
     hypothesis_database: Any = None
 
+    def _fuzz_points(self) -> torch.Tensor:
+        """The points fuzzing evaluates, as they come from the data (on the host, for data there): the seeded
+        subset (when ``samples`` is set) in the data's own order, so the indices a failure names are the user's."""
+        from robtest.data import iter_batches
+
+        xs = [xb for xb, _ in iter_batches(self.data, batch_size=self.batch_size, samples=self.samples,
+                                           seed=self.seed, in_data_order=True)]
+        return torch.cat(xs)
+
     def _fuzz_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The evaluated points (a seeded subset when ``samples`` is set) and the model's clean predictions,
         computed once: an ``@given`` test calls :meth:`assert_invariant` for every example."""
         key = (self.samples, self.seed)
         cache = self.__dict__.setdefault("_fuzz_cache", {})
         if key not in cache:
-            from robtest.data import iter_batches
             from robtest.fuzz import _logits
 
-            # The seeded subset in the data's own order, so the indices a failure names are the user's.
-            xs = [xb for xb, _ in iter_batches(self.data, batch_size=self.batch_size, samples=self.samples,
-                                               seed=self.seed, in_data_order=True)]
-            x = torch.cat(xs).to(self.device)
-            cache[key] = (x, _logits(self.model, x, self.batch_size).argmax(1))
+            x = self._fuzz_points().to(self.device)
+            with on_device(self.model, self.device):
+                cache[key] = (x, _logits(self.model, x, self.batch_size).argmax(1))
         return cache[key]
 
     def assert_invariant(self, perturbation: Any, *, subset: Any = None, max_flips: int = 0) -> Any:

@@ -244,10 +244,10 @@ def test_sequential_looks_do_not_depend_on_the_batch_size(trained_mlp):
 
 
 def test_bf16_attack_and_channels_last_stay_within_the_stated_tolerance():
-    """bf16 autocast changes only which examples the attack finds (points are judged by the fp32 model): on
-    digits MLPs it moved the accuracy by 0.02 (this seeded one, 4 of 200 points) to 0.03 (another
-    initialisation), inside the stated tolerance of 0.05 — a slightly weaker attack, so check a model with both
-    before gating on bf16. channels_last changes nothing here and gives the model its weights back contiguous."""
+    """bf16 autocast changes only which examples the attack finds (points are judged by the fp32 model, and
+    re-attacked in fp32 where bf16 alone called them fooled): on digits MLPs it moved the accuracy by 0.02 to
+    0.03 before that recheck, by nothing after it; the stated tolerance is 0.02. channels_last changes nothing
+    here and gives the model its weights back contiguous."""
     from robtest.errors import InvalidArgument
     from robtest.zoo import mlp, train_classifier
 
@@ -259,7 +259,7 @@ def test_bf16_attack_and_channels_last_stay_within_the_stated_tolerance():
     fp32 = evaluate_accuracy(model, data, **kw)
     bf16 = evaluate_accuracy(model, data, precision="bf16", **kw)
     flips = sum(a != b for a, b in zip(fp32.details["outcomes"], bf16.details["outcomes"], strict=True))
-    assert abs(bf16.value - fp32.value) <= 0.05 and flips <= 10
+    assert abs(bf16.value - fp32.value) <= 0.02 and flips <= 4
     assert bf16.context.endswith("(bf16 attack)") and bf16.details["clean_accuracy"] == fp32.details["clean_accuracy"]
     torch.manual_seed(0)
     cnn = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 36, 10)).eval()
@@ -274,7 +274,6 @@ def test_bf16_attack_and_channels_last_stay_within_the_stated_tolerance():
         evaluate_accuracy(model, data, precision="fp16", device="cpu")
 
 
-<<<<<<< HEAD
 def test_per_class_accuracy_and_the_flip_matrix_account_for_every_sample(trained_mlp):
     from scipy.stats import binomtest
 
@@ -290,7 +289,7 @@ def test_per_class_accuracy_and_the_flip_matrix_account_for_every_sample(trained
     # the predictions behind the matrix are those of the separate forward pass: robust exactly where they are right
     labels = [int(data[1][i]) for i in m.details["sample_ids"]]
     assert [int(p == t) for p, t in zip(m.details["predictions"], labels, strict=True)] == m.details["outcomes"]
-=======
+
 class _TiedInBf16(nn.Module):
     """Two logits 0.001 apart, [s, s + 0.001]: class 1 wins in fp32 at every input, while in bf16 (spacing 2⁻⁷
     near s ≈ 1) both round to s and the tie goes to class 0."""
@@ -345,4 +344,23 @@ def test_eot_predictions_average_four_times_the_attack_draws():
         warnings.simplefilter("ignore")  # the probe reports the model as randomised
         m = evaluate_accuracy(_Cycle(), (x, y), eot=8, batch_size=8, device="cpu")
     assert m.value == 1.0 and m.details["eot_draws"] == 8
->>>>>>> mutation-tests
+
+
+def test_bf16_rechecks_in_fp32_the_points_bf16_alone_called_fooled():
+    """Issue 19: on a random ResNet-18 at ε=1/255 bf16 raised the accuracy by 0.098. The attack stops on a point
+    once it looks fooled in bf16; the logits' top-2 gaps of a random network are small and an attack leaves its
+    points at the boundary, where bf16 rounding often disagrees with fp32: the stopped points were judged (in
+    fp32) still correct. Here 64 points, PGD-10: +0.078 (5 points) before the fp32 recheck, none after."""
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
+    x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    kw = dict(attack="pgd", eps=1 / 255, steps=10, device="cpu", checks=False, batch_size=64)
+    fp32 = evaluate_accuracy(model, (x, y), **kw)
+    bf16 = evaluate_accuracy(model, (x, y), precision="bf16", **kw)
+    flips = sum(a != b for a, b in zip(fp32.details["outcomes"], bf16.details["outcomes"], strict=True))
+    assert flips <= 1 and abs(bf16.value - fp32.value) <= 0.02, (fp32.value, bf16.value)
+
