@@ -91,11 +91,10 @@ def adapt_outputs(model: Any, x: torch.Tensor) -> tuple[Any, str]:
     """
     if isinstance(model, Logits) or not isinstance(model, nn.Module):
         return model, ""
-    try:
-        with torch.no_grad():
-            out = model(x)
-    except RuntimeError:  # a data mistake: robtest's first forward pass translates it into a message
-        return model, ""
+    from robtest.attacks._driver import first_forward
+
+    with torch.no_grad():
+        out = first_forward(model, x)  # the model's first call: a data mistake comes back as an InputError
     if isinstance(out, torch.Tensor):
         return model, ""
     try:

@@ -445,10 +445,9 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
             fell = check_attack(predict_model, attack_model, spec, xk, yk, eps=float(eps), bounds=(lo, hi),
                                 options=options, generator=probe_rng, chunk=split.limit)
             if fresh is not None:
-                seed_batch(seed, visit[pos])  # a randomised copy draws alike on every rank
                 judge = EOT(fresh, draws=predict_model.draws) if isinstance(predict_model, EOT) else fresh
                 fell |= check_stateful(judge, predict_model, ak, yk, split.limit or len(kept),
-                                       randomized=isinstance(predict_model, EOT))
+                                       functools.partial(seed_batch, seed, visit[pos]))
             fell = fell.cpu()
         settle(found)
     # ids and labels in blocks of 256, whatever the batch size: the fingerprint robtest wrote when batches were
