@@ -25,11 +25,12 @@ from robtest.errors import (
     RobtestError,
     RobustnessWarning,
     UnsafeCheckpointError,
+    UnsupportedModelError,
 )
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"attacks", "data", "diagnostics", "evaluate", "models", "properties", "stats", "weights",
+_SUBMODULES = {"attacks", "certify", "data", "diagnostics", "evaluate", "models", "properties", "stats", "weights",
                "measurement"}
 # Public names re-exported from submodules, loaded on first access.
 _LAZY = {
@@ -43,7 +44,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from robtest import attacks, data, models, stats, weights  # noqa: F401
+    from robtest import attacks, certify, data, models, stats, weights  # noqa: F401
     from robtest.evaluate import evaluate_accuracy  # noqa: F401
     from robtest.measurement import Measurement  # noqa: F401
     from robtest.models import BPDA, EOT, AsLogits, Normalized  # noqa: F401
@@ -79,6 +80,7 @@ __all__ = [
     "RobtestError",
     "RobustnessWarning",
     "UnsafeCheckpointError",
+    "UnsupportedModelError",
     "__version__",
     "evaluate_accuracy",
     "load_weights",
