@@ -20,13 +20,16 @@ from torch import nn
 
 from robtest.attacks._driver import check_batch, check_bounds, check_eps
 from robtest.attacks._norms import get_norm
+from robtest.attacks.pgd import pgd
 from robtest.certify import milp as _milp
 from robtest.certify.ball import Ball
 from robtest.certify.crown import crown_bounds, crown_margins
 from robtest.certify.graph import Graph, trace
 from robtest.certify.ibp import ibp_bounds, margin_spec, margins_from_bounds
+from robtest.diagnostics import isolated
 from robtest.errors import AttackInvariantError, InvalidArgument, ModelOutputError
 from robtest.models import eval_mode, model_device
+from robtest.rng import SampleRNG
 
 __all__ = ["METHODS", "SLACK", "Certificate", "certify", "outcomes"]
 
@@ -59,9 +62,9 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | 
 
     ``method``: "ibp" (interval bound propagation: fastest, loosest except on IBP-trained models), "crown"
     (back-substituted linear bounds, Zhang et al. 2018, never looser than IBP here), or "milp" (exact for
-    ReLU networks: CROWN first, then a mixed-integer program per remaining sample with ``time_limit``
-    seconds; it also finds counterexamples). A point neither certified nor falsified is *unknown*: no
-    method claims more than it proves. Supported models are traced with torch.fx (see
+    ReLU networks: CROWN first, a short PGD for counterexamples, then a mixed-integer program per remaining
+    sample with ``time_limit`` seconds, which also finds counterexamples). A point neither certified nor
+    falsified is *unknown*: no method claims more than it proves. Supported models are traced with torch.fx (see
     :mod:`robtest.certify.graph`); any other layer raises :class:`~robtest.errors.UnsupportedModelError`.
 
     The model is evaluated as in eval mode (BatchNorm's running statistics; a model in train mode gets a
@@ -115,7 +118,8 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | 
         certified = (lower > 0).all(1)
         falsified = torch.zeros_like(certified)
         if method == "milp":
-            _run_milp(graph, xd, yd, e, nrm.name, lower, certified, falsified, boxes, batch_size, time_limit)
+            _run_milp(model, graph, xd, yd, e, nrm.name, (lo, hi), lower, certified, falsified, boxes, batch_size,
+                      time_limit)
     seconds = (time.perf_counter() - start) / n
     return Certificate(certified.to(x.device), lower.to(x.device), falsified.to(x.device), seconds)
 
@@ -148,12 +152,16 @@ def _bound_batch(graph: Graph, x: torch.Tensor, y: torch.Tensor, eps: torch.Tens
     return low, node_bounds, ball
 
 
-def _run_milp(graph, x, y, eps, norm, lower, certified, falsified, boxes, batch_size, time_limit) -> None:
+def _run_milp(model, graph, x, y, eps, norm, box, lower, certified, falsified, boxes, batch_size, time_limit
+              ) -> None:
+    todo = (~certified).nonzero().squeeze(1)
+    if todo.numel() == 0:
+        return
+    falsified[todo] = _attacked(model, graph, x[todo], y[todo], eps[todo], norm, box, todo)
     net = _milp.MilpNet(graph, x.device)
     z = graph.forward(x.to(torch.float64))
     scale = 1 + z.abs().amax(1)
-    todo = (~certified).nonzero().squeeze(1).tolist()
-    for i in todo:
+    for i in todo[~falsified[todo]].tolist():
         node_bounds, ball = boxes[i // batch_size]
         k = i % batch_size
         per_op = [(lo[k].flatten().cpu().numpy(), hi[k].flatten().cpu().numpy()) for lo, hi in node_bounds]
@@ -164,6 +172,31 @@ def _run_milp(graph, x, y, eps, norm, lower, certified, falsified, boxes, batch_
                                   tolerance=_milp.TOLERANCE * float(scale[i]))
         certified[i] = res.status == _milp.CERTIFIED
         falsified[i] = res.status == _milp.FALSIFIED
+
+
+#: steps of the margin-loss PGD that looks for counterexamples before the MILP (most are found so, cheaply)
+PRESEARCH_STEPS = 20
+
+
+def _attacked(model, graph: Graph, x, y, eps, norm, box, ids) -> torch.Tensor:
+    """Which points a short PGD misclassifies, judged in float64 through the graph after putting its example
+    back into the ball in float64 (the float32 attack may step outside by an ulp)."""
+    with isolated():  # a search inside the exact mode: its diagnostics are not the user's evaluation
+        xa = pgd(model, x, y, eps=eps.to(x.dtype), norm=norm, steps=PRESEARCH_STEPS, loss="margin", bounds=box,
+                 generator=SampleRNG(0, ids))
+    x0 = x.to(torch.float64)
+    ball = Ball(x0, eps, norm, box)
+    xa = xa.to(torch.float64)
+    if norm == "l2":
+        d = (xa - x0).flatten(1)
+        size = d.norm(dim=1, keepdim=True)
+        d = d * torch.where(size > eps[:, None], eps[:, None] / size.clamp(min=1e-300), torch.ones_like(size))
+        xa = x0 + d.view_as(x0)
+    xa = torch.maximum(torch.minimum(xa, ball.upper), ball.lower)
+    z = graph.forward(xa)
+    margin = z.gather(1, y[:, None]) - z
+    margin[torch.arange(len(y), device=y.device), y] = math.inf
+    return (margin <= 0).any(1)
 
 
 def outcomes(certified: torch.Tensor, broken: torch.Tensor) -> torch.Tensor:
