@@ -46,4 +46,4 @@ def crown_bounds(graph: Graph, ball: Ball, *, budget: int = BUDGET) -> Bounds:
 def crown_margins(graph: Graph, ball: Ball, spec: torch.Tensor, bounds: Bounds) -> torch.Tensor:
     """Lower bounds of ``spec · logits`` (B, K): back-substitution or IBP from ``bounds``, whichever is higher."""
     back = backward(graph, len(graph) - 1, spec, bounds, ball)
-    return torch.maximum(back, margins_from_bounds(graph, bounds, spec))
+    return torch.maximum(back, margins_from_bounds(graph, bounds, spec, ball))

@@ -271,7 +271,7 @@ class _Tracer(fx.Tracer):
 
 def _unsupported(what: str, extra: str = "") -> UnsupportedModelError:
     return UnsupportedModelError(
-        f"certify: {what} is not supported by the bound engine{extra}; supported: {SUPPORTED}. {WHAT_TO_DO}."
+        f"certify: {what}{extra} is not supported by the bound engine; supported: {SUPPORTED}. {WHAT_TO_DO}."
     )
 
 

@@ -3,7 +3,7 @@
 An affine op maps the box's centre c and radius r to ``L c + b`` and ``|L| r``; a ReLU clips both ends; a
 sum adds them. The margins ``z_y − z_j`` are bounded with the last affine op folded into the margin
 ("elision of the last layer": ``(e_y − e_j)ᵀ L`` is bounded as one linear map instead of bounding each logit
-apart). Every step is differentiable, which IBP training uses.
+apart; so are any affine ops before it). Every step is differentiable, which IBP training uses.
 
 Under L2 the ops between the input and the first ReLU form one affine map, which is bounded exactly over the
 ball (the dual norm with the box, :meth:`Ball.min_linear`) instead of through the ball's bounding box.
@@ -80,10 +80,14 @@ def box_min(a: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor
     return (a.clamp(min=0) * lo.flatten(1)[:, None] + a.clamp(max=0) * hi.flatten(1)[:, None]).sum(2)
 
 
-def margins_from_bounds(graph: Graph, bounds: Bounds, spec: torch.Tensor) -> torch.Tensor:
-    """Lower bounds of ``spec · logits`` (B, K) from the boxes, the last op folded in when it is affine."""
-    last = graph.ops[-1]
-    if isinstance(last, Affine):
-        a, const = last.back(spec)
-        return const + box_min(a, *bounds[last.inputs[0]])
-    return box_min(spec, *bounds[-1])
+def margins_from_bounds(graph: Graph, bounds: Bounds, spec: torch.Tensor, ball: Ball) -> torch.Tensor:
+    """Lower bounds of ``spec · logits`` (B, K) from the boxes. The affine ops at the end are folded into the
+    margins (they compose exactly); the box of the op before them bounds the result, or the ball itself when
+    the whole network is affine."""
+    coef, const = spec, spec.new_zeros(spec.shape[:2])
+    i = len(graph) - 1
+    while isinstance(graph.ops[i], Affine):
+        coef, k = graph.ops[i].back(coef)
+        const = const + k
+        i = graph.ops[i].inputs[0]
+    return const + (ball.min_linear(coef) if i == 0 else box_min(coef, *bounds[i]))

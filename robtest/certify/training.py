@@ -68,5 +68,5 @@ class IBPTrainer:
             return clean
         ball = Ball(x, torch.full((x.shape[0],), eps, dtype=x.dtype, device=x.device), "linf", self.bounds)
         spec = margin_spec(y, self.graph.out_shape[0], x)
-        worst = -margins_from_bounds(self.graph, ibp_bounds(self.graph, ball), spec)
+        worst = -margins_from_bounds(self.graph, ibp_bounds(self.graph, ball), spec, ball)
         return kappa * clean + (1 - kappa) * F.cross_entropy(worst, y)

@@ -45,12 +45,15 @@ class Certificate(NamedTuple):
     float64: a lower bound of ``z_y − z_j`` over the ball, less the slack (+inf at j = y; for ``method="milp"``
     the CROWN bounds, the MILP answers yes or no). ``falsified`` (N,) bool: the MILP found an input in the ball
     that the model (in float64) misclassifies (always False for IBP and CROWN, which only prove).
-    ``seconds``: time per sample of the whole call.
+    ``adversarial`` (N, ...) like ``x``, for ``method="milp"``: that input where ``falsified``, ``x`` elsewhere
+    (None for IBP and CROWN); re-predict it with the model to count it as broken. ``seconds``: time per
+    sample of the whole call.
     """
 
     certified: torch.Tensor
     lower: torch.Tensor
     falsified: torch.Tensor
+    adversarial: torch.Tensor | None
     seconds: float
 
 
@@ -105,7 +108,8 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | 
     with eval_mode(model), torch.no_grad():
         if n == 0:
             empty = torch.zeros(0, dtype=torch.bool, device=x.device)
-            return Certificate(empty, torch.zeros(0, 0, dtype=torch.float64, device=x.device), empty, 0.0)
+            return Certificate(empty, torch.zeros(0, 0, dtype=torch.float64, device=x.device), empty,
+                               x.detach().clone() if method == "milp" else None, 0.0)
         graph = trace(model, xd[:2])
         classes = _classes(graph, yd)
         lowers, boxes = [], []
@@ -117,11 +121,14 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | 
         lower = torch.cat(lowers)
         certified = (lower > 0).all(1)
         falsified = torch.zeros_like(certified)
+        adversarial = None
         if method == "milp":
-            _run_milp(model, graph, xd, yd, e, nrm.name, (lo, hi), lower, certified, falsified, boxes, batch_size,
-                      time_limit)
+            adversarial = xd.clone()
+            _run_milp(model, graph, xd, yd, e, nrm.name, (lo, hi), lower, certified, falsified, adversarial, boxes,
+                      batch_size, time_limit)
+            adversarial = adversarial.to(x.device)
     seconds = (time.perf_counter() - start) / n
-    return Certificate(certified.to(x.device), lower.to(x.device), falsified.to(x.device), seconds)
+    return Certificate(certified.to(x.device), lower.to(x.device), falsified.to(x.device), adversarial, seconds)
 
 
 def _classes(graph: Graph, y: torch.Tensor) -> int:
@@ -141,7 +148,7 @@ def _bound_batch(graph: Graph, x: torch.Tensor, y: torch.Tensor, eps: torch.Tens
     spec = margin_spec(y, classes, x64)
     if method == "ibp":
         node_bounds = ibp_bounds(graph, ball)
-        low = margins_from_bounds(graph, node_bounds, spec)
+        low = margins_from_bounds(graph, node_bounds, spec, ball)
     else:
         node_bounds = crown_bounds(graph, ball)
         low = crown_margins(graph, ball, spec, node_bounds)
@@ -152,12 +159,14 @@ def _bound_batch(graph: Graph, x: torch.Tensor, y: torch.Tensor, eps: torch.Tens
     return low, node_bounds, ball
 
 
-def _run_milp(model, graph, x, y, eps, norm, box, lower, certified, falsified, boxes, batch_size, time_limit
-              ) -> None:
+def _run_milp(model, graph, x, y, eps, norm, box, lower, certified, falsified, adversarial, boxes, batch_size,
+              time_limit) -> None:
     todo = (~certified).nonzero().squeeze(1)
     if todo.numel() == 0:
         return
-    falsified[todo] = _attacked(model, graph, x[todo], y[todo], eps[todo], norm, box, todo)
+    hit, found = _attacked(model, graph, x[todo], y[todo], eps[todo], norm, box, todo)
+    falsified[todo] = hit
+    adversarial[todo[hit]] = found[hit].to(x.dtype)
     net = _milp.MilpNet(graph, x.device)
     z = graph.forward(x.to(torch.float64))
     scale = 1 + z.abs().amax(1)
@@ -172,15 +181,17 @@ def _run_milp(model, graph, x, y, eps, norm, box, lower, certified, falsified, b
                                   tolerance=_milp.TOLERANCE * float(scale[i]))
         certified[i] = res.status == _milp.CERTIFIED
         falsified[i] = res.status == _milp.FALSIFIED
+        if res.counterexample is not None:
+            adversarial[i] = torch.as_tensor(res.counterexample, device=x.device).view_as(x[i]).to(x.dtype)
 
 
 #: steps of the margin-loss PGD that looks for counterexamples before the MILP (most are found so, cheaply)
 PRESEARCH_STEPS = 20
 
 
-def _attacked(model, graph: Graph, x, y, eps, norm, box, ids) -> torch.Tensor:
+def _attacked(model, graph: Graph, x, y, eps, norm, box, ids) -> tuple[torch.Tensor, torch.Tensor]:
     """Which points a short PGD misclassifies, judged in float64 through the graph after putting its example
-    back into the ball in float64 (the float32 attack may step outside by an ulp)."""
+    back into the ball in float64 (the float32 attack may step outside by an ulp); and the examples."""
     with isolated():  # a search inside the exact mode: its diagnostics are not the user's evaluation
         xa = pgd(model, x, y, eps=eps.to(x.dtype), norm=norm, steps=PRESEARCH_STEPS, loss="margin", bounds=box,
                  generator=SampleRNG(0, ids))
@@ -196,7 +207,7 @@ def _attacked(model, graph: Graph, x, y, eps, norm, box, ids) -> torch.Tensor:
     z = graph.forward(xa)
     margin = z.gather(1, y[:, None]) - z
     margin[torch.arange(len(y), device=y.device), y] = math.inf
-    return (margin <= 0).any(1)
+    return (margin <= 0).any(1), xa
 
 
 def outcomes(certified: torch.Tensor, broken: torch.Tensor) -> torch.Tensor:
