@@ -15,7 +15,7 @@ import torch
 from robtest.certify.backsub import BUDGET, backward, bound_neurons
 from robtest.certify.ball import Ball
 from robtest.certify.graph import Graph
-from robtest.certify.ibp import ibp_bounds, interval, margins_from_bounds
+from robtest.certify.ibp import ibp_bounds, interval, leading_affine, margins_from_bounds
 
 __all__ = ["crown_bounds", "crown_margins"]
 
@@ -26,6 +26,8 @@ def crown_bounds(graph: Graph, ball: Ball, *, budget: int = BUDGET) -> Bounds:
     """A box for every op over the ball, each inside IBP's; pre-activations tightened by back-substitution."""
     ibp = ibp_bounds(graph, ball)
     pre = graph.feeds_relu()
+    if ball.norm == "l2":  # IBP bounded these exactly already (the affine map from the input over the ball)
+        pre -= leading_affine(graph)
     bounds: Bounds = [ball.box()]
     for i, op in enumerate(graph.ops[1:], 1):
         lo, hi = interval(op, bounds)

@@ -17,7 +17,7 @@ from robtest.certify.backsub import bound_neurons
 from robtest.certify.ball import Ball
 from robtest.certify.graph import Affine, Graph, ReLU, Sum
 
-__all__ = ["box_min", "ibp_bounds", "interval", "margin_spec", "margins_from_bounds"]
+__all__ = ["box_min", "ibp_bounds", "interval", "leading_affine", "margin_spec", "margins_from_bounds"]
 
 Bounds = list[tuple[torch.Tensor, torch.Tensor]]
 
@@ -38,7 +38,7 @@ def interval(op, bounds: Bounds) -> tuple[torch.Tensor, torch.Tensor]:
     raise TypeError(f"interval: unknown op {op!r}")  # pragma: no cover
 
 
-def _leading_affine(graph: Graph) -> set[int]:
+def leading_affine(graph: Graph) -> set[int]:
     """Ops that are an affine function of the input through affine ops only."""
     chain = {0}
     for i, op in enumerate(graph.ops[1:], 1):
@@ -50,7 +50,7 @@ def _leading_affine(graph: Graph) -> set[int]:
 def ibp_bounds(graph: Graph, ball: Ball) -> Bounds:
     """A box ``(lower, upper)`` (B, *shape) for every op over the ball, by interval arithmetic."""
     bounds: Bounds = [ball.box()]
-    exact = _leading_affine(graph) & graph.feeds_relu() if ball.norm == "l2" else set()
+    exact = leading_affine(graph) & graph.feeds_relu() if ball.norm == "l2" else set()
     for i, op in enumerate(graph.ops[1:], 1):
         lo, hi = interval(op, bounds)
         if i in exact:
