@@ -42,10 +42,13 @@ def relu_lines(lo: torch.Tensor, hi: torch.Tensor, alpha: torch.Tensor | None = 
     return s_lo, s_up, b_up
 
 
-def backward(graph: Graph, target: int, a: torch.Tensor, bounds: Bounds, ball: Ball) -> torch.Tensor:
+def backward(graph: Graph, target: int, a: torch.Tensor, bounds: Bounds, ball: Ball,
+             alphas: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
     """A lower bound of ``a·v_target`` over the ball: ``a`` (B, K, *shape of op target) → (B, K).
 
     ``bounds[i]`` must hold for the input of every ReLU between the target and the network input.
+    ``alphas`` maps a ReLU op's index to the lower slopes of its unstable neurons, (B, K, *shape) in [0, 1]
+    (α-CROWN); any slopes in [0, 1] give a sound bound. CROWN's adaptive slopes where none is given.
     """
     coef: dict[int, torch.Tensor] = {target: a}
     const = a.new_zeros(a.shape[:2])
@@ -65,7 +68,7 @@ def backward(graph: Graph, target: int, a: torch.Tensor, bounds: Bounds, ball: B
                 _add(coef, j, c if s > 0 else -c)
         elif isinstance(op, ReLU):
             lo, hi = bounds[op.inputs[0]]
-            s_lo, s_up, b_up = (t[:, None] for t in relu_lines(lo, hi))
+            s_lo, s_up, b_up = relu_lines(lo[:, None], hi[:, None], None if alphas is None else alphas.get(i))
             pos, neg = c.clamp(min=0), c.clamp(max=0)
             const = const + (neg * b_up).flatten(2).sum(2)
             _add(coef, op.inputs[0], pos * s_lo + neg * s_up)

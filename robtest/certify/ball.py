@@ -68,14 +68,16 @@ class Ball:
         free = torch.cat([zero, a2s.cumsum(2)], 2)  # Σ a_i² of the coordinates off their edge (k of them)
         fixed = b2s.sum(2, keepdim=True) - torch.cat([zero, b2s.cumsum(2)], 2)  # Σ b_i² of those on it
         room = eps2 - fixed
-        mu_k = (free / (4 * room.clamp(min=torch.finfo(a.dtype).tiny))).sqrt()
+        tiny = torch.finfo(a.dtype).tiny
+        # clamped before the root so that α-CROWN's gradients stay finite where a candidate is 0
+        mu_k = (free / (4 * room.clamp(min=tiny))).clamp(min=tiny).sqrt()
         left = torch.cat([zero, mu_sorted], 2)
         right = torch.cat([mu_sorted, torch.full_like(zero, torch.inf)], 2)
         valid = (room > 0) & (mu_k >= left) & (mu_k <= right) & (free > 0)
         k = valid.to(torch.int8).argmax(2, keepdim=True)
         mu = mu_k.gather(2, k)
-        fallback = a.norm(dim=2, keepdim=True) / (2 * self.eps.view(-1, 1, 1)).clamp(min=torch.finfo(a.dtype).tiny)
-        mu = torch.where(valid.any(2, keepdim=True), mu, fallback).clamp(min=torch.finfo(a.dtype).tiny)
+        fallback = a2.sum(2, keepdim=True).clamp(min=tiny).sqrt() / (2 * self.eps.view(-1, 1, 1)).clamp(min=tiny)
+        mu = torch.where(valid.any(2, keepdim=True), mu, fallback).clamp(min=tiny)
         d = (-a / (2 * mu)).clamp(min=dl).clamp(max=du)
         g = (a * d + mu * d * d).sum(2) - mu[..., 0] * eps2[..., 0] + (a * x0).sum(2)
         usable = (self.eps.view(-1, 1) > 0) & torch.isfinite(g)

@@ -23,7 +23,7 @@ from robtest.attacks._norms import get_norm
 from robtest.attacks.pgd import pgd
 from robtest.certify import milp as _milp
 from robtest.certify.ball import Ball
-from robtest.certify.crown import crown_bounds, crown_margins
+from robtest.certify.crown import alpha_margins, crown_bounds, crown_margins
 from robtest.certify.graph import Graph, trace
 from robtest.certify.ibp import ibp_bounds, margin_spec, margins_from_bounds
 from robtest.diagnostics import isolated
@@ -33,7 +33,7 @@ from robtest.rng import SampleRNG
 
 __all__ = ["METHODS", "SLACK", "Certificate", "certify", "outcomes"]
 
-METHODS = ("ibp", "crown", "milp")
+METHODS = ("ibp", "crown", "alpha-crown", "milp")
 #: the outward margin subtracted from every bound, relative to 1 + the largest |logit| at the clean point
 SLACK = 1e-5
 
@@ -64,11 +64,13 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | 
     ``bounds``) keeps the model's prediction at ``y``.
 
     ``method``: "ibp" (interval bound propagation: fastest, loosest except on IBP-trained models), "crown"
-    (back-substituted linear bounds, Zhang et al. 2018, never looser than IBP here), or "milp" (exact for
-    ReLU networks: CROWN first, a short PGD for counterexamples, then a mixed-integer program per remaining
-    sample with ``time_limit`` seconds, which also finds counterexamples). A point neither certified nor
-    falsified is *unknown*: no method claims more than it proves. Supported models are traced with torch.fx (see
-    :mod:`robtest.certify.graph`); any other layer raises :class:`~robtest.errors.UnsupportedModelError`.
+    (back-substituted linear bounds, Zhang et al. 2018, never looser than IBP here), "alpha-crown" (CROWN with
+    the ReLUs' lower slopes optimised for the margins, Xu et al. 2021; never looser than CROWN), or "milp"
+    (exact for ReLU networks: CROWN first, a short PGD for counterexamples, then a mixed-integer program per
+    remaining sample with ``time_limit`` seconds, which also finds counterexamples). A point neither
+    certified nor falsified is *unknown*: no method claims more than it proves. Supported models are traced
+    with torch.fx (see :mod:`robtest.certify.graph`); any other layer raises
+    :class:`~robtest.errors.UnsupportedModelError`.
 
     The model is evaluated as in eval mode (BatchNorm's running statistics; a model in train mode gets a
     ``ModelStateWarning``) and is left as it came: same mode, device, dtype and ``requires_grad``. The bounds
@@ -151,7 +153,7 @@ def _bound_batch(graph: Graph, x: torch.Tensor, y: torch.Tensor, eps: torch.Tens
         low = margins_from_bounds(graph, node_bounds, spec, ball)
     else:
         node_bounds = crown_bounds(graph, ball)
-        low = crown_margins(graph, ball, spec, node_bounds)
+        low = (alpha_margins if method == "alpha-crown" else crown_margins)(graph, ball, spec, node_bounds)
     z = graph.forward(x64)
     slack = SLACK * (1 + z.abs().amax(1, keepdim=True))
     low = low - slack

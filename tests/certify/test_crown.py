@@ -1,5 +1,6 @@
-"""CROWN: its boxes hold and lie inside IBP's, its margin bounds hold and are never below IBP's, for every
-supported layer kind and both norms; it is exact on a linear model and tighter than IBP on a trained MLP."""
+"""CROWN: its boxes hold and lie inside IBP's, its margin bounds (and α-CROWN's) hold and are never below IBP's
+(CROWN's), for every supported layer kind and both norms; it is exact through affine ops and tighter than IBP
+on a trained MLP."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 
 from robtest.certify.backsub import bound_neurons
 from robtest.certify.ball import Ball
-from robtest.certify.crown import crown_bounds, crown_margins
+from robtest.certify.crown import alpha_margins, crown_bounds, crown_margins
 from robtest.certify.graph import trace
 from robtest.certify.ibp import ibp_bounds, margin_spec, margins_from_bounds
 from tests.certify._nets import ball_samples, layer_zoo
@@ -34,9 +35,11 @@ def test_crown_holds_and_is_inside_ibp_for_every_layer_kind(name, norm):
         spec = margin_spec(y, 3, ball.x0)
         low = crown_margins(g, ball, spec, crown)
         assert bool((low >= margins_from_bounds(g, ibp, spec, ball)).all())
+        alpha = alpha_margins(g, ball, spec, crown, steps=5)
+        assert bool((alpha >= low).all())
         for xs in ball_samples(x, EPS[norm], norm, 16, seed=4).double():
             z = g.forward(xs)
-            assert bool((low <= (z.gather(1, y[:, None]) - z) + 1e-9).all())
+            assert bool((alpha <= (z.gather(1, y[:, None]) - z) + 1e-9).all())
 
 
 def test_back_substitution_is_exact_through_affine_ops():
@@ -63,6 +66,10 @@ def test_back_substitution_is_exact_through_affine_ops():
     assert torch.allclose(lo, mid - rad, atol=1e-10) and torch.allclose(hi, mid + rad, atol=1e-10)
 
 
+def model_has_no_grad(model) -> bool:
+    return all(p.grad is None for p in model.parameters())
+
+
 @pytest.mark.parametrize("norm, eps", [("linf", 0.05), ("l2", 0.3)])
 def test_crown_is_tighter_than_ibp_on_a_trained_mlp(plain_mlp, digits_all, norm, eps):
     x, y = digits_all[0][:300], digits_all[1][:300]
@@ -72,6 +79,9 @@ def test_crown_is_tighter_than_ibp_on_a_trained_mlp(plain_mlp, digits_all, norm,
         spec = margin_spec(y, 10, ball.x0)
         ibp = margins_from_bounds(g, ibp_bounds(g, ball), spec, ball)
         crown = crown_margins(g, ball, spec, crown_bounds(g, ball))
+        alpha = alpha_margins(g, ball, spec, crown_bounds(g, ball))
     wrong = torch.ones_like(ibp, dtype=torch.bool).scatter_(1, y[:, None], False)
-    assert bool((crown[wrong] >= ibp[wrong]).all())
+    assert bool((crown[wrong] >= ibp[wrong]).all()) and bool((alpha[wrong] >= crown[wrong]).all())
     assert float((crown - ibp)[wrong].mean()) > 0.1  # back-substitution gains a lot on a plainly trained net
+    assert float((alpha - crown)[wrong].mean()) > 0  # and optimised slopes a little more
+    assert model_has_no_grad(plain_mlp)

@@ -1,6 +1,6 @@
 """The exact mode: it agrees with a grid search on a 2-D network, with the closed form on a linear model and with
-the attack tests' independent MILP; and on MLPs and a CNN, L∞ and L2, every point obeys
-certified (IBP) ⇒ certified (CROWN) ⇒ robust (MILP) ⇒ not broken (attack), and each counterexample is real."""
+the attack tests' independent MILP; and on MLPs and a CNN, L∞ and L2, every point obeys certified (IBP) ⇒
+certified (CROWN) ⇒ certified (α-CROWN) ⇒ robust (MILP) ⇒ not broken (attack), and each counterexample is real."""
 
 from __future__ import annotations
 
@@ -129,11 +129,13 @@ def check_chain(model, x, y, norm, *, time_limit: float, unknown_at_most: int) -
     eps = EPS[norm]
     ibp = certify(model, x, y, eps=eps, norm=norm, method="ibp")
     crown = certify(model, x, y, eps=eps, norm=norm, method="crown")
+    alpha = certify(model, x, y, eps=eps, norm=norm, method="alpha-crown")
     exact = certify(model, x, y, eps=eps, norm=norm, method="milp", time_limit=time_limit)
     xa = auto(model, x, y, eps=eps, norm=norm, generator=torch.Generator().manual_seed(0))
     broken = margins(model, xa, y).amin(1) <= 0
     assert not bool((ibp.certified & ~crown.certified).any())
-    assert not bool((crown.certified & ~exact.certified).any())
+    assert not bool((crown.certified & ~alpha.certified).any())
+    assert not bool((alpha.certified & ~exact.certified).any())
     assert not bool((exact.certified & broken).any())
     assert not bool((exact.certified & exact.falsified).any())
     check_counterexamples(model, exact, x, y, eps, norm)
