@@ -53,3 +53,23 @@ def test_ibp_refuses_other_losses(kwargs):
 def test_trainer_arguments(kwargs, says):
     with pytest.raises(InvalidArgument, match=says):
         IBPTrainer(mlp(in_shape=(1, 2, 2), hidden=(4,)), torch.rand(2, 1, 2, 2), **kwargs)
+
+
+def test_ibp_training_through_normalized_and_batchnorm():
+    """BatchNorm keeps its running statistics (IBP training does not update them), so the trained model in
+    eval mode is the function that was trained and bounded."""
+    from torch import nn
+
+    from robtest.models import Normalized
+
+    x, y = digits_tensors("train")
+    x, y = x[:256], y[:256]
+    net = Normalized(nn.Sequential(nn.Conv2d(1, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                                   nn.Flatten(), nn.Linear(64, 10)), mean=[0.3], std=[0.4])
+    stats = net.model[1].running_var.clone()
+    model = train_classifier(net, x, y, epochs=3, lr=1e-2, seed=0, reinit=True, adversarial="ibp", eps=0.05,
+                             eps_ramp=2)
+    assert torch.equal(model.model[1].running_var, stats) and not model.training
+    with torch.no_grad():
+        assert float((model(x).argmax(1) == y).float().mean()) > 0.5
+    assert bool(certify(model, x[:50], y[:50], eps=0.02, method="ibp").certified.any())
