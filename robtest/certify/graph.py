@@ -401,15 +401,15 @@ class _Converter:
         """A constant operand of arithmetic, as a getter of a tensor that broadcasts to one sample."""
         if isinstance(a, fx.Node):
             kind, ref = self.env[a]
-            if kind != "const":
-                raise _unsupported(f"the operation '{node.name}'{_where(node)} ({kind} operand)",
-                                   " (it multiplies or divides two inputs-dependent tensors)")
+            if kind != "const":  # an op was handled by the caller: this is a Python value computed from x
+                raise _unsupported(f"the operation '{node.name}'{_where(node)}",
+                                   " with a Python number computed from the input (e.g. from its shape); use a "
+                                   "constant")
             fetch = ref
             probe = fetch()  # type: ignore[operator]
             if not isinstance(probe, torch.Tensor):
                 return lambda like: torch.as_tensor(fetch(), dtype=like.dtype, device=like.device)  # type: ignore
-            if torch.broadcast_shapes(tuple(probe.shape), (1, *like_shape)) != (1, *like_shape) and \
-                    torch.broadcast_shapes(tuple(probe.shape), like_shape) != like_shape:
+            if not _broadcasts(tuple(probe.shape), like_shape):
                 raise _unsupported(f"the operation '{node.name}'{_where(node)}",
                                    f" (a constant of shape {tuple(probe.shape)} changes the shape {like_shape})")
             return lambda like: _cast(fetch(), like)  # type: ignore[operator]
@@ -555,6 +555,18 @@ class _Converter:
                 raise _unsupported(label, " (dividing by an input-dependent tensor)")
             return self._add(Scale((x,), shape, name, scale=lambda like: 1.0 / c(like), shift=None))
         raise _unsupported(label)
+
+
+def _broadcasts(const: tuple[int, ...], sample: tuple[int, ...]) -> bool:
+    """Whether a constant of shape ``const`` broadcasts against one sample (with or without a batch dim of 1)
+    without changing its shape."""
+    for target in ((1, *sample), sample):
+        try:
+            if torch.broadcast_shapes(const, target) == target:
+                return True
+        except RuntimeError:
+            pass
+    return False
 
 
 def _minus_one(like: torch.Tensor) -> torch.Tensor:

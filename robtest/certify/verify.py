@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from robtest.attacks._driver import check_batch, check_bounds, check_eps
+from robtest.attacks._driver import check_batch, check_bounds, check_eps, first_forward
 from robtest.attacks._norms import get_norm
 from robtest.attacks.pgd import pgd
 from robtest.certify import milp as _milp
@@ -112,6 +112,7 @@ def certify(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float | 
             empty = torch.zeros(0, dtype=torch.bool, device=x.device)
             return Certificate(empty, torch.zeros(0, 0, dtype=torch.float64, device=x.device), empty,
                                x.detach().clone() if method == "milp" else None, 0.0)
+        first_forward(model, xd[:2])  # the model's own errors first, data mismatches said in the user's terms
         graph = trace(model, xd[:2])
         classes = _classes(graph, yd)
         lowers, boxes = [], []
