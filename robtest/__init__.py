@@ -30,7 +30,8 @@ from robtest.errors import (
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"attacks", "certify", "data", "diagnostics", "evaluate", "models", "properties", "stats", "weights",
+_SUBMODULES = {"adapters", "attacks", "certify", "data", "diagnostics", "evaluate", "models", "properties", "stats",
+               "weights",
                "measurement"}
 # Public names re-exported from submodules, loaded on first access.
 _LAZY = {
@@ -41,10 +42,13 @@ _LAZY = {
     "BPDA": "robtest.models",
     "EOT": "robtest.models",
     "load_weights": "robtest.weights",
+    "Logits": "robtest.adapters",
+    "timm_normalized": "robtest.adapters",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from robtest import attacks, certify, data, models, stats, weights  # noqa: F401
+    from robtest import adapters, attacks, certify, data, models, stats, weights  # noqa: F401
+    from robtest.adapters import Logits, timm_normalized  # noqa: F401
     from robtest.evaluate import evaluate_accuracy  # noqa: F401
     from robtest.measurement import Measurement  # noqa: F401
     from robtest.models import BPDA, EOT, AsLogits, Normalized  # noqa: F401
@@ -73,6 +77,7 @@ __all__ = [
     "EvaluationWarning",
     "InputError",
     "InvalidArgument",
+    "Logits",
     "Measurement",
     "ModelOutputError",
     "ModelStateWarning",
@@ -84,4 +89,5 @@ __all__ = [
     "__version__",
     "evaluate_accuracy",
     "load_weights",
+    "timm_normalized",
 ]

@@ -30,7 +30,8 @@ from typing import Any
 
 from robtest.errors import EvaluationWarning, InvalidArgument
 
-__all__ = ["INDICATORS", "Diagnostic", "Collector", "collecting", "isolated", "report", "allowed", "check_allow"]
+__all__ = ["INDICATORS", "COUNTING", "Diagnostic", "Collector", "collecting", "isolated", "report", "allowed",
+           "check_allow", "kind"]
 
 #: Every indicator robtest checks, with what it means and what to do (the README lists the same).
 INDICATORS: dict[str, str] = {
@@ -72,7 +73,32 @@ INDICATORS: dict[str, str] = {
                             "(BPDA on the inner step)",
     "large_eps": "the L∞ ε is half the box width or more: every image can be turned grey; ε is in pixel units of "
                  "the box, so divide by the std if you meant normalised units",
+    "grad_mode_forward": "forward computes another function with gradients enabled (what the attack "
+                         "differentiates) than without (what predicts): a transformation applied only in one mode "
+                         "(a squeezer or quantiser skipped under autograd) hides the predicting function from the "
+                         "attack; make forward the same in both modes, and wrap the non-differentiable step in "
+                         "robtest.BPDA",
+    "stateful": "the model answers differently once it has seen queries: a copy taken before the first query "
+                "classifies the final examples otherwise than the queried model (a cache of past inputs, a "
+                "detector that remembers, state updated in forward); evaluate a model whose forward has no memory, "
+                "or attack the stateful defence adaptively",
 }
+
+#: The indicators whose evidence is counterexamples that a stronger probe found among the points the attack left
+#: robust. Each of them is folded into the measurement (the *corrected* accuracy); such an indicator fires only when
+#: the count is more than noise, and it makes a verdict suspect only when the corrected interval straddles the
+#: threshold. Every other indicator says that no number of the evaluation can be trusted: it makes the measurement
+#: suspect whatever the threshold.
+COUNTING = frozenset({"eps_not_monotone", "incomplete_optimization", "gradient_free_wins"})
+
+
+def kind(indicator: str) -> str:
+    """``"count"`` for an indicator whose evidence are counterexamples (:data:`COUNTING`), else ``"trust"``.
+
+    >>> kind("gradient_free_wins"), kind("zero_gradients")
+    ('count', 'trust')
+    """
+    return "count" if indicator in COUNTING else "trust"
 
 
 @dataclass(frozen=True)
@@ -89,9 +115,14 @@ class Diagnostic:
         tag = " (allowed)" if self.allowed else ""
         return f"{self.indicator}{tag}: {self.message}" + (f" [{ev}]" if ev else "")
 
+    @property
+    def kind(self) -> str:
+        return kind(self.indicator)
+
     def to_record(self) -> dict[str, Any]:
         safe = {k: v for k, v in self.evidence.items() if isinstance(v, (int, float, str, bool, type(None)))}
-        return {"indicator": self.indicator, "message": self.message, "evidence": safe, "allowed": self.allowed}
+        return {"indicator": self.indicator, "kind": self.kind, "message": self.message, "evidence": safe,
+                "allowed": self.allowed}
 
 
 class Collector:
@@ -120,6 +151,10 @@ class Collector:
 
     def items(self) -> tuple[Diagnostic, ...]:
         return tuple(self._items.values())
+
+    def discard(self, indicator: str) -> None:
+        """Forget ``indicator`` (a counting indicator whose summed evidence turned out to be noise)."""
+        self._items.pop(indicator, None)
 
     def __bool__(self) -> bool:
         return bool(self._items)
@@ -177,10 +212,11 @@ def evidence_text(evidence: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in evidence.items())
 
 
-def blocking_lines(records: Iterable[dict[str, Any]], where: str) -> list[str]:
+def blocking_lines(records: Iterable[dict[str, Any]], where: str, *, counting: bool = False) -> list[str]:
     """The lines of a suspect evaluation's failure message, from diagnostics as records (``to_record``): one per
-    indicator not allowed, then how to accept them (``where``: "this property", "the call")."""
-    bad = [d for d in records if not d["allowed"]]
+    indicator not allowed, then how to accept them (``where``: "this property", "the call"). Counting indicators
+    block only where their corrected interval straddles a threshold: ``counting`` says whether they do here."""
+    bad = [d for d in records if not d["allowed"] and (counting or kind(d["indicator"]) == "trust")]
     lines = []
     for d in bad:
         ev = evidence_text(d["evidence"])

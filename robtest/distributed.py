@@ -107,8 +107,8 @@ def share_positions(n: int, batch_size: int, of_rank: int | None = None) -> Any:
     r = rank() if of_rank is None else of_rank
     starts = range(r * batch_size, n, world() * batch_size)
     if not starts:
-        return torch.zeros(0, dtype=torch.long)
-    return torch.cat([torch.arange(s, min(s + batch_size, n)) for s in starts])
+        return torch.zeros(0, dtype=torch.long, device="cpu")
+    return torch.cat([torch.arange(s, min(s + batch_size, n), device="cpu") for s in starts])
 
 
 def share_size(ends: Sequence[int], batch_size: int) -> int:

@@ -109,9 +109,9 @@ def _select(n: int, subset: int | Sequence[int] | torch.Tensor | None, seed: int
             raise InvalidArgument(f"subset: expected a number of points >= 1 or a list of indices but got {subset}")
         if subset >= n:
             return None
-        g = torch.Generator().manual_seed(seed)
-        return torch.randperm(n, generator=g)[:subset].sort().values
-    idx = torch.as_tensor(subset)
+        g = torch.Generator(device="cpu").manual_seed(seed)  # which points: bookkeeping on the host
+        return torch.randperm(n, generator=g, device="cpu")[:subset].sort().values
+    idx = torch.as_tensor(subset, device="cpu")
     if idx.dtype == torch.bool:
         if idx.shape != (n,):
             raise InvalidArgument(f"subset: expected a boolean mask of shape ({n},) but got {tuple(idx.shape)}")
@@ -145,13 +145,25 @@ def check_invariance(
     """Apply ``perturbation`` and compare predictions with ``y_or_pred``: (check, evaluated x, perturbed x).
 
     Points whose clean prediction already differs from ``y_or_pred`` are not counted (pass the clean predictions
-    to count every point). ``eligible`` (a boolean mask) skips that clean forward pass when it is known.
+    to count every point). ``eligible`` (a boolean mask) skips that clean forward pass when it is known. The
+    model runs where ``x`` is: a model on another device is moved there for the check and given back after.
     """
+    from robtest.models import on_device
+
+    _check_images(x)
+    with on_device(model, x.device):  # type: ignore[arg-type]
+        return _check_invariance(model, x, y_or_pred, perturbation, subset=subset, eligible=eligible,
+                                 batch_size=batch_size, seed=seed)
+
+
+def _check_invariance(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y_or_pred: torch.Tensor,
+                      perturbation: Perturbation | Callable[[torch.Tensor], torch.Tensor], *,
+                      subset: int | Sequence[int] | torch.Tensor | None, eligible: torch.Tensor | None,
+                      batch_size: int, seed: int) -> tuple[InvarianceCheck, torch.Tensor, torch.Tensor]:
     import torch
     import torch.nn.functional as F
 
-    _check_images(x)
-    ref = torch.as_tensor(y_or_pred).to(x.device)
+    ref = torch.as_tensor(y_or_pred, device=x.device)
     if ref.shape != (x.shape[0],) or ref.is_floating_point():
         raise InputError(f"y_or_pred: expected integer labels or predictions of shape ({x.shape[0]},) but got "
                          f"{ref.dtype} {tuple(ref.shape)}")
@@ -422,6 +434,7 @@ def fuzz(
     from hypothesis.strategies import SearchStrategy, one_of
 
     from robtest import strategies as rst
+    from robtest.models import on_device
 
     n_max = budget_examples(budget) if max_examples is None else max_examples
     if isinstance(n_max, bool) or not isinstance(n_max, int) or n_max < 1:
@@ -437,70 +450,72 @@ def fuzz(
         raise InvalidArgument(f"strategy: expected a name ({', '.join(sorted(rst.STRATEGIES))}) or a hypothesis "
                               f"strategy but got {type(strategy).__name__}")
     _check_images(x)
-    ref = torch.as_tensor(y_or_pred).to(x.device)
-    idx = _select(x.shape[0], subset, seed)
-    if idx is not None:
-        idx = idx.to(x.device)
-        x, ref = x[idx], ref[idx]
-    eligible = _logits(model, x, batch_size).argmax(1) == ref
+    # the model runs where the points are: moved there for the search and given back after
+    with on_device(model, x.device):  # type: ignore[arg-type]
+        ref = torch.as_tensor(y_or_pred, device=x.device)
+        idx = _select(x.shape[0], subset, seed)
+        if idx is not None:
+            idx = idx.to(x.device)
+            x, ref = x[idx], ref[idx]
+        eligible = _logits(model, x, batch_size).argmax(1) == ref
 
-    if guided and name in ("linf_perturbations", "l2_perturbations"):
-        from robtest.attacks._driver import loss_grad
-        from robtest.models import eval_mode
+        if guided and name in ("linf_perturbations", "l2_perturbations"):
+            from robtest.attacks._driver import loss_grad
+            from robtest.models import eval_mode
 
-        with eval_mode(model, warn=False), torch.enable_grad():  # type: ignore[arg-type]
-            _, g = loss_grad(model, x, ref, "ce")
-        norm = "linf" if name == "linf_perturbations" else "l2"
-        strat = one_of(strat, rst.directed_perturbations(direction=g.detach(), eps=opts["eps"], norm=norm,
-                                                         label="loss gradient"))
+            with eval_mode(model, warn=False), torch.enable_grad():  # type: ignore[arg-type]
+                _, g = loss_grad(model, x, ref, "ce")
+            norm = "linf" if name == "linf_perturbations" else "l2"
+            strat = one_of(strat, rst.directed_perturbations(direction=g.detach(), eps=opts["eps"], norm=norm,
+                                                             label="loss gradient"))
 
-    state: dict[str, Any] = {"calls": 0, "first": None}
+        state: dict[str, Any] = {"calls": 0, "first": None}
 
-    def fuzz_one(perturbation: Any) -> None:
-        state["calls"] += 1
-        check, xs, xp = check_invariance(model, x, ref, perturbation, eligible=eligible, batch_size=batch_size)
-        if guided:
-            target(check.loss, label="cross-entropy against the reference")
-        if check.flips > max_flips:
-            if state["first"] is None:
-                state["first"] = state["calls"]
-            folder = None
-            if artifacts is not None and _hypothesis_final():
-                folder = save_artifacts(xs, xp, check, artifacts)
-            raise InvarianceError(check.message(), check, folder)
+        def fuzz_one(perturbation: Any) -> None:
+            state["calls"] += 1
+            check, xs, xp = check_invariance(model, x, ref, perturbation, eligible=eligible, batch_size=batch_size)
+            if guided:
+                target(check.loss, label="cross-entropy against the reference")
+            if check.flips > max_flips:
+                if state["first"] is None:
+                    state["first"] = state["calls"]
+                folder = None
+                if artifacts is not None and _hypothesis_final():
+                    folder = save_artifacts(xs, xp, check, artifacts)
+                raise InvarianceError(check.message(), check, folder)
 
-    # The database key: one entry per test and strategy setting, not one for every fuzz() call.
-    fuzz_one._hypothesis_internal_add_digest = (  # type: ignore[attr-defined]
-        f"{key or _test_name()}|{name}|{sorted(opts.items())}|{guided}|{max_flips}".encode())
-    db = _database(database)
-    every_phase = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
+        # The database key: one entry per test and strategy setting, not one for every fuzz() call.
+        fuzz_one._hypothesis_internal_add_digest = (  # type: ignore[attr-defined]
+            f"{key or _test_name()}|{name}|{sorted(opts.items())}|{guided}|{max_flips}".encode())
+        db = _database(database)
+        every_phase = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
 
-    def search(phases: tuple[Phase, ...]) -> InvarianceError | None:
-        test = hsettings(
-            database=db, max_examples=n_max, deadline=None, derandomize=False, phases=phases,
-            suppress_health_check=list(HealthCheck), report_multiple_bugs=False, verbosity=Verbosity.quiet,
-            print_blob=False,
-        )(hseed(seed)(given(strat)(fuzz_one)))
-        try:
-            test()
-        except InvarianceError as exc:
-            return exc
-        return None
+        def search(phases: tuple[Phase, ...]) -> InvarianceError | None:
+            test = hsettings(
+                database=db, max_examples=n_max, deadline=None, derandomize=False, phases=phases,
+                suppress_health_check=list(HealthCheck), report_multiple_bugs=False, verbosity=Verbosity.quiet,
+                print_blob=False,
+            )(hseed(seed)(given(strat)(fuzz_one)))
+            try:
+                test()
+            except InvarianceError as exc:
+                return exc
+            return None
 
-    failure = search(every_phase)
-    if failure is not None and state["first"] == 1 and db is not None:
-        # Hypothesis does not shrink a failure replayed from the database again; but the model may have changed
-        # since it was saved, and a smaller perturbation may fail now. Search afresh (same seed) and keep what
-        # that finds; the replayed failure stands when the fresh search finds none.
-        again = search(tuple(p for p in every_phase if p is not Phase.reuse))
-        failure = again or failure
-    if failure is not None:
-        check = failure.check
-        return FuzzResult(name, False, max_flips, state["calls"], n_max, state["first"], check.perturbation, check,
-                          None if failure.artifacts is None else str(failure.artifacts), guided, check.n,
-                          confidence)
-    return FuzzResult(name, True, max_flips, state["calls"], n_max, None, None, None, None, guided,
-                      int(eligible.sum()), confidence)
+        failure = search(every_phase)
+        if failure is not None and state["first"] == 1 and db is not None:
+            # Hypothesis does not shrink a failure replayed from the database again; but the model may have changed
+            # since it was saved, and a smaller perturbation may fail now. Search afresh (same seed) and keep what
+            # that finds; the replayed failure stands when the fresh search finds none.
+            again = search(tuple(p for p in every_phase if p is not Phase.reuse))
+            failure = again or failure
+        if failure is not None:
+            check = failure.check
+            return FuzzResult(name, False, max_flips, state["calls"], n_max, state["first"], check.perturbation, check,
+                              None if failure.artifacts is None else str(failure.artifacts), guided, check.n,
+                              confidence)
+        return FuzzResult(name, True, max_flips, state["calls"], n_max, None, None, None, None, guided,
+                          int(eligible.sum()), confidence)
 
 
 # -- hypothesis settings under pytest --robust ------------------------------------------------------------------

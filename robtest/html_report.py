@@ -252,14 +252,14 @@ def figures_for(rec: dict[str, Any]) -> list[str]:
 def _verdict_class(text: str) -> str:
     if text.startswith(_BAD):
         return "bad"
-    if "allowed" in text:
+    if "allowed" in text or "noted" in text:
         return "warn"
     return "pass" if text.startswith(("pass", "test passed")) else ""
 
 
 def render(report: dict[str, Any]) -> str:
     """The HTML page of a report (the dict ``--robust-report`` writes as JSON)."""
-    from robtest.plugin import summary_rows
+    from robtest.plugin import _noted, summary_rows
 
     run = report.get("run", {})
     records = report.get("records", [])
@@ -301,15 +301,24 @@ def render(report: dict[str, Any]) -> str:
     for r, row in zip(records, rows, strict=True):
         figs = figures_for(r)
         diags = (r.get("measurement") or {}).get("diagnostics") or []
-        if not figs and not diags:
+        if not figs and not diags and not (((r.get("measurement") or {}).get("details") or {}).get("corrected")
+                                           or {}).get("found"):
             continue
         cls = _verdict_class(row[-1])
         part = [f"<h3>{_esc(r['test'])} · {_esc(r['property'])}</h3>",
                 f'<p>{_esc(row[2])}: <span class="num">{_esc(row[3])}</span>, threshold {_esc(row[4])}, '
                 f'<span class="{cls}">{_esc(row[5])}</span></p>']
+        fix = ((r.get("measurement") or {}).get("details") or {}).get("corrected") or {}
+        if fix.get("found"):
+            m = r["measurement"]
+            part.append(f'<p class="diag">attack alone {m["value"]:.3f} [{m["low"]:.3f}–{m["high"]:.3f}]; with the '
+                        f"{fix['found']} counterexample(s) the indicator checks found among {fix['probed']} probed "
+                        f"points{' (extrapolated to the unprobed ones)' if fix.get('extrapolated') else ''}: "
+                        f'<span class="num">corrected {fix["value"]:.3f} [{fix["low"]:.3f}–{fix["high"]:.3f}]'
+                        "</span> (what the verdict reads)</p>")
         for d in diags:
-            tag = "allowed" if d.get("allowed") else "SUSPECT"
-            part.append(f'<p class="diag"><span class="{"warn" if d.get("allowed") else "bad"}">{tag} '
+            tag = "allowed" if d.get("allowed") else "noted" if _noted(d, r) else "SUSPECT"
+            part.append(f'<p class="diag"><span class="{"bad" if tag == "SUSPECT" else "warn"}">{tag} '
                         f"{_esc(d['indicator'])}</span>: {_esc(d.get('message', ''))}</p>")
         part += [f'<div class="fig">{f}</div>' for f in figs]
         details.append("\n".join(part))

@@ -49,8 +49,41 @@ class Measurement:
 
     @property
     def suspect(self) -> bool:
-        """True when an indicator fired that the test did not allow: the number cannot be trusted."""
-        return any(not d.allowed for d in self.diagnostics)
+        """True when an indicator that says no number can be trusted fired and the test did not allow it. Counting
+        indicators (:data:`robtest.diagnostics.COUNTING`) do not make a measurement suspect by themselves: their
+        counterexamples are folded into :attr:`corrected`, and a verdict is suspect only when the corrected interval
+        straddles its threshold (:meth:`straddles`)."""
+        return any(not d.allowed and d.kind == "trust" for d in self.diagnostics)
+
+    @property
+    def counting(self) -> tuple[Diagnostic, ...]:
+        """The counting indicators that fired and were not allowed: a verdict near its threshold is suspect."""
+        return tuple(d for d in self.diagnostics if not d.allowed and d.kind == "count")
+
+    @property
+    def corrected(self) -> Measurement:
+        """This measurement with the counterexamples the indicator checks found folded in (``details["corrected"]``:
+        the estimate and interval, see :func:`robtest.stats.corrected_counts`); itself when there are none.
+
+        >>> m = Measurement("accuracy", 0.5, 0.4, 0.6, n=100, details={"corrected": {"value": 0.45, "low": 0.35,
+        ...                 "high": 0.55, "found": 5, "probed": 32}})
+        >>> print(m.corrected)
+        accuracy 0.450 (95% CI 0.350–0.550, n=100)
+        """
+        c = self.details.get("corrected")
+        if not c or not c.get("found"):
+            return self
+        rest = {k: v for k, v in self.details.items() if k != "corrected"}
+        return replace(self, value=float(c["value"]), low=float(c["low"]), high=float(c["high"]), details=rest)
+
+    def corrected_text(self) -> str:
+        """'corrected 0.450 [0.350–0.550] (5 counterexamples found among 32 probed)', or '' without any."""
+        c = self.details.get("corrected")
+        if not c or not c.get("found"):
+            return ""
+        how = ", extrapolated to the unprobed points" if c.get("extrapolated") else ""
+        return (f"corrected {c['value']:.3f} [{c['low']:.3f}–{c['high']:.3f}] ({c['found']} counterexample"
+                f"{'s' if c['found'] != 1 else ''} found among {c['probed']} probed{how})")
 
     def with_diagnostics(self, items: tuple[Diagnostic, ...], allow: tuple[str, ...] = ()) -> Measurement:
         """This measurement carrying ``items`` as well (those named in ``allow`` marked allowed)."""
@@ -89,9 +122,10 @@ class Measurement:
 
     def __str__(self) -> str:
         ctx = f" {self.context}" if self.context else ""
-        bad = [d.indicator for d in self.diagnostics if not d.allowed]
+        bad = [d.indicator for d in self.diagnostics if not d.allowed and d.kind == "trust"]
         flag = f" [SUSPECT: {', '.join(bad)}]" if bad else ""
-        return f"{self.name} {self.value:.3f} ({self.interval_text()}){ctx}{flag}"
+        fix = self.corrected_text()
+        return f"{self.name} {self.value:.3f} ({self.interval_text()}){ctx}{flag}" + (f"; {fix}" if fix else "")
 
     __repr__ = __str__
 

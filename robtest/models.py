@@ -247,7 +247,9 @@ class Fast(nn.Module):
     """``model`` for an attack's forward and backward passes under bf16 autocast (``precision="bf16"``) and/or
     with channels-last image batches (``channels_last``); the logits come back in fp32. The verdict's
     separate prediction should use the plain model (as :func:`robtest.evaluate.evaluate_accuracy` does), so
-    that lower precision can only change which examples the attack finds, never how they are judged.
+    that lower precision can only change which examples the attack finds, never how they are judged; and since
+    an attack decides in its own precision when a point is fooled, a point it claims fooled that the plain model
+    still gets right should be attacked again in full precision (``evaluate_accuracy`` does).
 
     >>> m = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
     >>> Fast(m, precision="bf16")(torch.rand(2, 1, 2, 2)).dtype

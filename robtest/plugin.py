@@ -898,7 +898,9 @@ def _fmt_value(rec: dict[str, Any]) -> str:
         if near(m["value"], limit) != value:
             value = near(m["value"], limit)
     ci = f"{m['low']:.3f}–{m['high']:.3f}"
-    return f"{value} [{ci}] n={m['n']}"
+    fix = m.get("details", {}).get("corrected") or {}
+    tail = f", corrected {fix['value']:.3f} [{fix['low']:.3f}–{fix['high']:.3f}]" if fix.get("found") else ""
+    return f"{value} [{ci}] n={m['n']}{tail}"
 
 
 _BASELINE_WORDS = {"regression": "regression", "missing": "no baseline", "mismatch": "mismatch"}
@@ -906,6 +908,7 @@ _BASELINE_WORDS = {"regression": "regression", "missing": "no baseline", "mismat
 
 def _verdict_text(rec: dict[str, Any]) -> str:
     allowed = [d["indicator"] for d in rec["measurement"].get("diagnostics", ()) if d["allowed"]]
+    noted = [d["indicator"] for d in rec["measurement"].get("diagnostics", ()) if _noted(d, rec)]
     verdict = rec["verdict"]
     passed = rec.get("outcome") == "passed"
     if verdict == "no threshold":
@@ -916,7 +919,13 @@ def _verdict_text(rec: dict[str, Any]) -> str:
     if base in _BASELINE_WORDS and rec["verdict"] != "suspect":
         word = _BASELINE_WORDS[base]
         verdict = word if rec["verdict"] in ("pass", "no threshold") else f"{verdict}, {word}"
-    return f"{verdict} (allowed: {', '.join(allowed)})" if allowed else verdict
+    tags = ([f"allowed: {', '.join(allowed)}"] if allowed else []) + ([f"noted: {', '.join(noted)}"] if noted else [])
+    return f"{verdict} ({'; '.join(tags)})" if tags else verdict
+
+
+def _noted(d: dict[str, Any], rec: dict[str, Any]) -> bool:
+    """A counting indicator that fired but did not block: its counterexamples moved the number, not the verdict."""
+    return not d["allowed"] and d.get("kind") == "count" and rec.get("verdict") != "suspect"
 
 
 def _threshold_text(rec: dict[str, Any]) -> str:
@@ -943,7 +952,7 @@ def diagnostic_lines(records: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     for r in records:
         for d in r["measurement"].get("diagnostics", ()):
             ev = evidence_text(d["evidence"])
-            tag = "allowed" if d["allowed"] else "SUSPECT"
+            tag = "allowed" if d["allowed"] else "noted" if _noted(d, r) else "SUSPECT"
             out.append((f"  {tag} {r['test']} {r['property']}: {d['indicator']}" + (f" ({ev})" if ev else ""),
-                        bool(d["allowed"])))
+                        tag != "SUSPECT"))
     return out

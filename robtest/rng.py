@@ -148,6 +148,10 @@ class TorchRNG:
     def __init__(self, generator: torch.Generator | None) -> None:
         self.generator = generator
 
+    def _device(self, device: torch.device | str | None) -> torch.device | str | None:
+        # without a device the numbers come where the generator lives (a CUDA generator draws on CUDA)
+        return self.generator.device if device is None and self.generator is not None else device
+
     def take(self, idx: torch.Tensor) -> TorchRNG:
         return self
 
@@ -159,15 +163,15 @@ class TorchRNG:
 
     def rand(self, shape: tuple[int, ...], *, dtype: torch.dtype = torch.float32,
              device: torch.device | str | None = None) -> torch.Tensor:
-        return torch.rand(shape, generator=self.generator, device=device, dtype=dtype)
+        return torch.rand(shape, generator=self.generator, device=self._device(device), dtype=dtype)
 
     def randn(self, shape: tuple[int, ...], *, dtype: torch.dtype = torch.float32,
               device: torch.device | str | None = None) -> torch.Tensor:
-        return torch.randn(shape, generator=self.generator, device=device, dtype=dtype)
+        return torch.randn(shape, generator=self.generator, device=self._device(device), dtype=dtype)
 
     def randint(self, low: int, high: int, shape: tuple[int, ...], *,
                 device: torch.device | str | None = None) -> torch.Tensor:
-        return torch.randint(low, high, shape, generator=self.generator, device=device)
+        return torch.randint(low, high, shape, generator=self.generator, device=self._device(device))
 
 
 RNG = SampleRNG | TorchRNG

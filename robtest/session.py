@@ -77,8 +77,11 @@ def _property(fn: Callable[..., Any]) -> Callable[..., Any]:
         self._pending = {"property": name, "settings": settings, "tolerance": tolerance}
         label = (self.record_id(name) if self.record_id is not None else None) or name
         try:
+            # the model goes to the session's device for the evaluation and back where it was after, also when an
+            # exception leaves it: between two properties the user's model is where the user put it
             with progress.task(label, self.progress_sink, live=self.progress_live, delay=self.progress_delay,
-                               interval=1.0 if self.progress_live else self.progress_interval):
+                               interval=1.0 if self.progress_live else self.progress_interval), \
+                    on_device(self.model, self.device):
                 return fn(self, *args, **kwargs)
         finally:
             self._pending = outer
@@ -114,8 +117,22 @@ class Verdict:
     budget: str = ""  # which budget ran out, e.g. "max_seconds=30"
 
     @property
+    def judged(self) -> Measurement:
+        """What the verdict reads: the measurement with the indicator checks' counterexamples folded in."""
+        return self.measurement.corrected
+
+    @property
+    def straddles(self) -> bool:
+        """Whether the judged interval reaches both sides of the threshold (the evidence could change the verdict)."""
+        j = self.judged
+        return decide(j, self.threshold, self.comparison, "confident") != decide(j, self.threshold, self.comparison,
+                                                                                 "plausible")
+
+    @property
     def suspect(self) -> bool:
-        return self.measurement.suspect
+        """An indicator that no number can be trusted fired, or a counting indicator fired (a stronger probe found
+        more counterexamples than noise) and the corrected interval straddles the threshold."""
+        return self.measurement.suspect or bool(self.measurement.counting and self.straddles)
 
     @property
     def passed(self) -> bool:
@@ -136,7 +153,7 @@ class Verdict:
         return f"{self.comparison} {self.threshold:g}"
 
     def _threshold_message(self) -> str:
-        m = self.measurement
+        m = self.judged
         if self.comparison == "in":
             lo, hi = self.threshold  # type: ignore[misc]
             if self.met:
@@ -161,12 +178,17 @@ class Verdict:
                     f"settled: {m}, the interval straddles the {self.threshold_text()} threshold; raise the "
                     "budget (or the number of samples) to decide")
         text = self._threshold_message()
+        fix = self.measurement.corrected_text()
+        if fix:  # the verdict read the corrected numbers; the attack's own are said too
+            m = self.measurement
+            text += (f" (the number is {fix}; the attack alone measured {m.value:.3f} "
+                     f"[{m.low:.3f}–{m.high:.3f}])")
         limits = self.threshold if self.comparison == "in" else (self.threshold,)
-        v = self.measurement.value
+        v = self.judged.value
         if any(f"{v:.3f}" == f"{lim:.3f}" and v != lim for lim in limits):  # type: ignore[union-attr]
             text += f" (the value is {v:.6g})"  # rounding would hide which side of the threshold it lies
         if self.suspect:
-            text = suspect_message(self.property, self.measurement, text)
+            text = suspect_message(self.property, self.measurement, text, counting=self.straddles)
         return text
 
     def to_record(self) -> dict[str, Any]:
@@ -176,11 +198,14 @@ class Verdict:
                 "verdict": self.status, **({"budget": self.budget} if not self.settled else {})}
 
 
-def suspect_message(name: str, m: Measurement, text: str) -> str:
-    """The failure message of a suspect evaluation: the number, then each indicator and how to act."""
-    lines = [f"SUSPECT evaluation of {name}: {text}", "the evaluation tripped indicators of attack failure, so the "
-             "number cannot be trusted:"]
-    lines += diagnostics.blocking_lines([d.to_record() for d in m.diagnostics], "this property")
+def suspect_message(name: str, m: Measurement, text: str, *, counting: bool = False) -> str:
+    """The failure message of a suspect evaluation: the number, then each indicator and how to act. ``counting``:
+    the counting indicators block too (their corrected interval straddles the threshold)."""
+    why = ("the evaluation tripped indicators of attack failure, so the number cannot be trusted:" if m.suspect else
+           "a stronger probe found more counterexamples than noise, and with them folded in the interval straddles "
+           "the threshold: the verdict could go either way:")
+    lines = [f"SUSPECT evaluation of {name}: {text}", why]
+    lines += diagnostics.blocking_lines([d.to_record() for d in m.diagnostics], "this property", counting=counting)
     return "\n".join(lines)
 
 
@@ -247,7 +272,11 @@ class _Budget:
 
 
 class RobustSession:
-    """A model, its data and the run's settings (device, samples, seed, batch size, rule, confidence)."""
+    """A model, its data and the run's settings (device, samples, seed, batch size, rule, confidence).
+
+    Each property moves the model to ``device`` for its evaluation and gives it back where it was (device, mode,
+    requires_grad), also when an exception leaves it: between two properties the model is where the user put it,
+    so the user's own code beside the session (a probe on CPU tensors) meets it there."""
 
     def __init__(
         self,
@@ -274,12 +303,11 @@ class RobustSession:
         self._recorder = recorder
         self._pending: dict[str, Any] | None = None
         self._fingerprints: dict[str, str | None] = {}
-        self._stack = contextlib.ExitStack()
-        # The model moves to the device once per session and goes back where it was in close().
-        self._stack.enter_context(on_device(model, self.device))
+        # The model is not moved here: each property moves it to the device for its evaluation and back after
+        # (see _property), so that the model is where the user put it whenever the user's own code runs.
 
     def close(self) -> None:
-        self._stack.close()
+        """Nothing to give back (each property gives the model back when it ends); kept for ``with``."""
 
     def __enter__(self) -> RobustSession:
         return self
@@ -297,11 +325,13 @@ class RobustSession:
     def _evaluation(self, seed: int) -> Any:
         """Collect the evaluation's diagnostics, with torch's global RNG seeded from ``seed`` (a randomised model
         draws from it: same numbers on a rerun) and the caller's RNG state given back afterwards."""
+        from robtest.indicators import settle
         from robtest.rng import global_rng_kept
 
         with global_rng_kept(self.device), diagnostics.collecting() as found:
             torch.manual_seed(int(seed))
             yield found
+            settle(found, warn=False)  # counting indicators reported outside evaluate_accuracy: noise dropped
 
     # -- baselines (robtest.baseline): the plugin sets these from --robust-baseline / --robust-save-baseline -------
 
@@ -325,8 +355,8 @@ class RobustSession:
 
                 digest = hashlib.sha256(str(num_samples(self.data)).encode())
                 for _, x, y in iter_indexed(self.data, batch_size=self.batch_size, seed=None):
-                    digest.update(x.contiguous().numpy().tobytes())
-                    digest.update(y.to(torch.int64).numpy().tobytes())
+                    digest.update(x.detach().cpu().contiguous().numpy().tobytes())
+                    digest.update(y.to(torch.int64).cpu().numpy().tobytes())
                     break
                 self._fingerprints[what] = digest.hexdigest()
         return self._fingerprints[what]
@@ -477,6 +507,11 @@ class RobustSession:
         if check is not None:
             low, high = check.interval(m.details["correct"], m.n)
             details = check.details(m.n)
+            if "counterexamples" in m.details:  # the corrected numbers under the same sequential interval
+                from robtest.evaluate import corrected
+
+                details["corrected"] = corrected(m.details["counterexamples"], m.n,
+                                                 lambda k: check.interval_of(k, m.n), s["confidence"])
             context = m.context
             if budget is not None and budget.ran_out(m.n, n_total):
                 context += f" ({budget.ran_out(m.n, n_total)}: stopped after {m.n} of {n_total} samples)"
@@ -487,7 +522,8 @@ class RobustSession:
             ran_out = budget.ran_out(m.n, n_total)
             if ran_out:
                 m = dataclasses.replace(m, details={**m.details, "budget": ran_out, "samples_planned": n_total})
-                if decide(m, float(floor), ">=", "confident") != decide(m, float(floor), ">=", "plausible"):
+                if decide(m.corrected, float(floor), ">=", "confident") != decide(m.corrected, float(floor), ">=",
+                                                                                    "plausible"):
                     return self._verdict("accuracy_floor", m, float(floor), rule, settled=False, budget=ran_out)
         return self._verdict("accuracy_floor", m, float(floor), rule)
 
@@ -513,7 +549,7 @@ class RobustSession:
     def _verdict(self, name: str, m: Measurement, limit: float | tuple[float, float], rule: str, *,
                  settled: bool = True, budget: str = "") -> Verdict:
         comparison = PROPERTIES[name].comparison
-        v = Verdict(name, m, limit, comparison, rule, decide(m, limit, comparison, rule), settled, budget)
+        v = Verdict(name, m, limit, comparison, rule, decide(m.corrected, limit, comparison, rule), settled, budget)
         self._record(v.to_record())
         return v
 
@@ -663,20 +699,26 @@ class RobustSession:
     #: A hypothesis example database for fuzz(); the default is the current hypothesis profile's.
     hypothesis_database: Any = None
 
+    def _fuzz_points(self) -> torch.Tensor:
+        """The points fuzzing evaluates, as they come from the data (on the host, for data there): the seeded
+        subset (when ``samples`` is set) in the data's own order, so the indices a failure names are the user's."""
+        from robtest.data import iter_batches
+
+        xs = [xb for xb, _ in iter_batches(self.data, batch_size=self.batch_size, samples=self.samples,
+                                           seed=self.seed, in_data_order=True)]
+        return torch.cat(xs)
+
     def _fuzz_data(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The evaluated points (a seeded subset when ``samples`` is set) and the model's clean predictions,
         computed once: an ``@given`` test calls :meth:`assert_invariant` for every example."""
         key = (self.samples, self.seed)
         cache = self.__dict__.setdefault("_fuzz_cache", {})
         if key not in cache:
-            from robtest.data import iter_batches
             from robtest.fuzz import _logits
 
-            # The seeded subset in the data's own order, so the indices a failure names are the user's.
-            xs = [xb for xb, _ in iter_batches(self.data, batch_size=self.batch_size, samples=self.samples,
-                                               seed=self.seed, in_data_order=True)]
-            x = torch.cat(xs).to(self.device)
-            cache[key] = (x, _logits(self.model, x, self.batch_size).argmax(1))
+            x = self._fuzz_points().to(self.device)
+            with on_device(self.model, self.device):
+                cache[key] = (x, _logits(self.model, x, self.batch_size).argmax(1))
         return cache[key]
 
     def assert_invariant(self, perturbation: Any, *, subset: Any = None, max_flips: int = 0) -> Any:

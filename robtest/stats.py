@@ -11,7 +11,14 @@ from scipy import stats as _st
 
 from robtest.errors import InvalidArgument
 
-__all__ = ["bootstrap_ci", "clopper_pearson", "proportion_ci"]
+__all__ = ["bootstrap_ci", "clopper_pearson", "proportion_ci", "exceeds_noise", "corrected_counts", "NOISE_RATE",
+           "NOISE_ALPHA"]
+
+#: The share of the points an attack left robust that a stronger probe may fool on a sound evaluation: no attack
+#: short of an exact solver is the worst case, and a few more points always fall to more steps or another search.
+NOISE_RATE = 0.05
+#: The level of the one-sided binomial test that a count exceeds that noise.
+NOISE_ALPHA = 0.05
 
 
 def proportion_ci(k: int, n: int, *, confidence: float = 0.95, method: str = "wilson") -> tuple[float, float]:
@@ -85,3 +92,47 @@ def bootstrap_ci(values: ArrayLike, statistic: Callable[..., Any] = np.mean, *, 
         return float("nan"), float("nan")
     a = (1 - confidence) / 2
     return float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a))
+
+
+def exceeds_noise(k: int, m: int, *, rate: float = NOISE_RATE, alpha: float = NOISE_ALPHA) -> bool:
+    """Whether ``k`` counterexamples among ``m`` probed points are more than noise: the one-sided binomial test of
+    "the probe fools at most ``rate`` of such points" rejects at level ``alpha`` (P(X >= k | m, rate) < alpha).
+
+    >>> exceeds_noise(1, 116), exceeds_noise(2, 14), exceeds_noise(4, 14), exceeds_noise(6, 32)
+    (False, False, True, True)
+    """
+    if m <= 0 or k <= 0:
+        return False
+    return float(_st.binom.sf(int(k) - 1, int(m), rate)) < alpha
+
+
+def corrected_counts(robust: int, probed: int, found: int, *, extrapolate: bool, confidence: float = 0.95
+                     ) -> tuple[float, int, int]:
+    """The robust count once counterexamples found by a probe are folded in: ``(estimate, low, high)``.
+
+    ``robust`` points were left robust by the attack; ``probed`` of them were attacked again and ``found`` of
+    those fell. The found ones are real counterexamples, so at most ``robust - found`` points are robust. With
+    ``extrapolate`` (the probe found more than noise) the ``robust - probed`` unprobed points are taken to fall at
+    the probed rate, within its Clopper–Pearson interval at ``confidence``: the count's bounds then combine that
+    interval with the count's own (each at ``confidence``; jointly at least ``1 - 2(1 - confidence)``).
+
+    >>> corrected_counts(100, 32, 0, extrapolate=False)
+    (100.0, 100, 100)
+    >>> corrected_counts(100, 32, 2, extrapolate=False)
+    (98.0, 98, 98)
+    >>> est, low, high = corrected_counts(100, 32, 8, extrapolate=True)
+    >>> round(est, 1), low, high
+    (75.0, 62, 85)
+    """
+    if not 0 <= found <= probed <= robust:
+        raise InvalidArgument(f"corrected_counts: expected 0 <= found <= probed <= robust but got found={found}, "
+                              f"probed={probed}, robust={robust}")
+    left = robust - found
+    if not extrapolate or probed == 0 or found == 0:
+        return float(left), left, left
+    unprobed = robust - probed
+    lo, hi = clopper_pearson(found, probed, alpha=1 - confidence)
+    est = left - found / probed * unprobed
+    low = int(np.floor(left - float(hi) * unprobed + 1e-9))
+    high = int(np.ceil(left - float(lo) * unprobed - 1e-9))
+    return float(est), low, high

@@ -103,17 +103,27 @@ def _clip(x: torch.Tensor) -> torch.Tensor:
 
 def _pixel_mask(shape: tuple[int, ...], pixels: int, seed: int, device: Any) -> torch.Tensor | None:
     """A 0/1 mask of ``pixels`` elements of one image (C, H, W): a prefix of a seeded order, so fewer pixels
-    is a subset of more (the shrinker's moves stay monotone). None means every element."""
+    is a subset of more (the shrinker's moves stay monotone). None means every element. Drawn on the host (one
+    image's worth) and moved: the same mask on every device."""
     import torch
 
     numel = math.prod(shape)
     if pixels >= numel:
         return None
-    g = torch.Generator().manual_seed(seed + 1_000_003)
-    idx = torch.randperm(numel, generator=g)[:pixels]
-    mask = torch.zeros(numel)
+    g = torch.Generator(device="cpu").manual_seed(seed + 1_000_003)
+    idx = torch.randperm(numel, generator=g, device="cpu")[:pixels]
+    mask = torch.zeros(numel, device="cpu")
     mask[idx] = 1.0
     return mask.view(shape).to(device)
+
+
+def _rows_rng(seed: int, x: torch.Tensor) -> Any:
+    """Per-image random streams for a whole batch, on the batch's device: row ``i`` draws from stream ``i``."""
+    import torch
+
+    from robtest.rng import SampleRNG
+
+    return SampleRNG(seed, torch.arange(x.shape[0], device=x.device))
 
 
 def _where(pixels: int, shape: tuple[int, ...] | None) -> str:
@@ -230,8 +240,9 @@ class LinfPattern(Perturbation):
     def delta(self, x: torch.Tensor) -> torch.Tensor:
         import torch
 
-        g = torch.Generator().manual_seed(self.seed)
-        d = (torch.randint(0, 2, x.shape[1:], generator=g) * 2 - 1).to(x.dtype).to(x.device) * self.eps
+        # one image's pattern, drawn on the host and moved: the same pattern on every device
+        g = torch.Generator(device="cpu").manual_seed(self.seed)
+        d = (torch.randint(0, 2, x.shape[1:], generator=g, device="cpu") * 2 - 1).to(x.device, x.dtype) * self.eps
         mask = _pixel_mask(tuple(x.shape[1:]), self.pixels, self.seed, x.device)
         return d if mask is None else d * mask
 
@@ -258,8 +269,8 @@ class L2Pattern(Perturbation):
     def delta(self, x: torch.Tensor) -> torch.Tensor:
         import torch
 
-        g = torch.Generator().manual_seed(self.seed)
-        d = torch.randn(x.shape[1:], generator=g).to(x.dtype).to(x.device)
+        g = torch.Generator(device="cpu").manual_seed(self.seed)  # one image's direction, as for LinfPattern
+        d = torch.randn(x.shape[1:], generator=g, device="cpu").to(x.device, x.dtype)
         mask = _pixel_mask(tuple(x.shape[1:]), self.pixels, self.seed, x.device)
         if mask is not None:
             d = d * mask
@@ -278,17 +289,16 @@ class L2Pattern(Perturbation):
 
 @dataclass(frozen=True)
 class GaussianNoise(Perturbation):
-    """Independent N(0, sigma²) noise on every element of every image (seeded)."""
+    """Independent N(0, sigma²) noise on every element of every image (seeded; image ``i`` of the batch gets
+    stream ``i`` of :class:`robtest.rng.SampleRNG`, drawn on the batch's device: the same noise on every
+    device)."""
 
     sigma: float
     seed: int
     kind: ClassVar[str] = "gaussian_noises"
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
-        import torch
-
-        g = torch.Generator().manual_seed(self.seed)
-        return _clip(x + self.sigma * torch.randn(x.shape, generator=g).to(x.dtype).to(x.device))
+        return _clip(x + self.sigma * _rows_rng(self.seed, x).randn(tuple(x.shape), device=x.device).to(x.dtype))
 
     def describe(self, shape: tuple[int, ...] | None = None) -> str:
         return f"Gaussian noise σ={self.sigma:.3f} (seed {self.seed})"
@@ -300,7 +310,7 @@ class GaussianNoise(Perturbation):
 
 @dataclass(frozen=True)
 class SaltAndPepper(Perturbation):
-    """A ``fraction`` of the elements set to 0 or 1 (half each, seeded)."""
+    """A ``fraction`` of the elements set to 0 or 1 (half each, seeded; drawn as :class:`GaussianNoise` is)."""
 
     fraction: float
     seed: int
@@ -309,12 +319,8 @@ class SaltAndPepper(Perturbation):
     def apply(self, x: torch.Tensor) -> torch.Tensor:
         import torch
 
-        g = torch.Generator().manual_seed(self.seed)
-        u = torch.rand(x.shape, generator=g).to(x.device)
-        out = x.clone()
-        out[u < self.fraction / 2] = 1.0
-        out[(u >= self.fraction / 2) & (u < self.fraction)] = 0.0
-        return out
+        u = _rows_rng(self.seed, x).rand(tuple(x.shape), device=x.device)
+        return torch.where(u < self.fraction / 2, 1.0, torch.where(u < self.fraction, 0.0, x))
 
     def describe(self, shape: tuple[int, ...] | None = None) -> str:
         return f"salt-and-pepper noise on {self.fraction:.1%} of the pixels (seed {self.seed})"

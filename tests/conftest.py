@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import settings
 
 # The tests run as on CI whatever the environment: derandomized hypothesis draws the same examples every run (and
 # keeps no example database between runs), so a test that passes once passes again. Suites keep the root default.
 settings.load_profile("ci")
+
+
+@pytest.fixture(autouse=os.environ.get("ROBTEST_DEVICE_GUARD") == "1")
+def _device_guard():
+    """``ROBTEST_DEVICE_GUARD=1 pytest``: every test under the device guard (tests/device_guard.py), which makes a
+    tensor robtest's code creates without naming a device fail as it would on a GPU."""
+    from tests.device_guard import device_guard
+
+    with device_guard():
+        yield
 
 
 @pytest.fixture(scope="session")

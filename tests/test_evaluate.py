@@ -5,6 +5,7 @@ Correctness only; nothing here is timed (the benchmarks in benchmarks/ do that).
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
@@ -243,10 +244,10 @@ def test_sequential_looks_do_not_depend_on_the_batch_size(trained_mlp):
 
 
 def test_bf16_attack_and_channels_last_stay_within_the_stated_tolerance():
-    """bf16 autocast changes only which examples the attack finds (points are judged by the fp32 model): on
-    digits MLPs it moved the accuracy by 0.02 (this seeded one, 4 of 200 points) to 0.03 (another
-    initialisation), inside the stated tolerance of 0.05 — a slightly weaker attack, so check a model with both
-    before gating on bf16. channels_last changes nothing here and gives the model its weights back contiguous."""
+    """bf16 autocast changes only which examples the attack finds (points are judged by the fp32 model, and
+    re-attacked in fp32 where bf16 alone called them fooled): on digits MLPs it moved the accuracy by 0.02 to
+    0.03 before that recheck, by nothing after it; the stated tolerance is 0.02. channels_last changes nothing
+    here and gives the model its weights back contiguous."""
     from robtest.errors import InvalidArgument
     from robtest.zoo import mlp, train_classifier
 
@@ -258,7 +259,7 @@ def test_bf16_attack_and_channels_last_stay_within_the_stated_tolerance():
     fp32 = evaluate_accuracy(model, data, **kw)
     bf16 = evaluate_accuracy(model, data, precision="bf16", **kw)
     flips = sum(a != b for a, b in zip(fp32.details["outcomes"], bf16.details["outcomes"], strict=True))
-    assert abs(bf16.value - fp32.value) <= 0.05 and flips <= 10
+    assert abs(bf16.value - fp32.value) <= 0.02 and flips <= 4
     assert bf16.context.endswith("(bf16 attack)") and bf16.details["clean_accuracy"] == fp32.details["clean_accuracy"]
     torch.manual_seed(0)
     cnn = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 36, 10)).eval()
@@ -271,3 +272,95 @@ def test_bf16_attack_and_channels_last_stay_within_the_stated_tolerance():
     assert last.details["outcomes"] == plain.details["outcomes"] and cnn[0].weight.is_contiguous()
     with pytest.raises(InvalidArgument, match="precision: expected one of fp32, bf16 but got 'fp16'"):
         evaluate_accuracy(model, data, precision="fp16", device="cpu")
+
+
+def test_per_class_accuracy_and_the_flip_matrix_account_for_every_sample(trained_mlp):
+    from scipy.stats import binomtest
+
+    net, data = trained_mlp
+    m = evaluate_accuracy(net, data, attack="pgd", eps=0.1, steps=5, samples=200, device="cpu", checks=False)
+    per, flips = m.details["per_class"], m.details["flips"]
+    assert sum(c["n"] for c in per.values()) == m.n and sum(c["correct"] for c in per.values()) == m.details["correct"]
+    for label, c in per.items():  # each class's interval is the Wilson interval of its own count
+        ci = binomtest(c["correct"], c["n"]).proportion_ci(method="wilson")
+        assert (c["low"], c["high"]) == pytest.approx((ci.low, ci.high))
+        assert sum(flips[int(label)]) == c["n"] and flips[int(label)][int(label)] == c["correct"]
+    assert sum(map(sum, flips)) == m.n
+    # the predictions behind the matrix are those of the separate forward pass: robust exactly where they are right
+    labels = [int(data[1][i]) for i in m.details["sample_ids"]]
+    assert [int(p == t) for p, t in zip(m.details["predictions"], labels, strict=True)] == m.details["outcomes"]
+
+class _TiedInBf16(nn.Module):
+    """Two logits 0.001 apart, [s, s + 0.001]: class 1 wins in fp32 at every input, while in bf16 (spacing 2⁻⁷
+    near s ≈ 1) both round to s and the tie goes to class 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(16, 1)
+        with torch.no_grad():
+            self.lin.weight.fill_(1 / 16)
+            self.lin.bias.fill_(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.lin(x.flatten(1))
+        return torch.cat([s, s + 1e-3], dim=1)
+
+
+def test_bf16_attack_points_are_judged_by_the_full_precision_model():
+    model = _TiedInBf16().eval()
+    x = torch.rand(24, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.ones(24, dtype=torch.long)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the premise: in bf16 the model predicts class 0
+        assert bool((model(x).argmax(1) == 0).all())
+    # No perturbation can flip the fp32 prediction (the margin is 0.001 everywhere): accuracy 1 however the bf16
+    # attack ran, as long as the points are judged by the model in its own precision.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # both logits move together: the input gradient is exactly zero
+        m = evaluate_accuracy(model, (x, y), attack="fgsm", eps=0.1, precision="bf16", device="cpu", checks=False)
+    assert (m.value, m.details["clean_accuracy"]) == (1.0, 1.0)
+
+
+class _Cycle(nn.Module):
+    """A "randomised" model that is deterministic in its call count: one call in 32 gives class 1 probability
+    ~1, the others 0.49. The softmax averaged over any 32 consecutive calls favours class 1 ((1 + 31·0.49)/32
+    > 0.5); over 8 consecutive calls it does only when they hold the one special call (one window in four)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        special = self.calls % 32 == 0
+        self.calls += 1
+        q = 0.49  # class 1's probability on an ordinary call: logits (0, log(q/(1 − q)))
+        return x.flatten(1)[:, :1] * 0 + torch.tensor([0.0, 20.0 if special else math.log(q / (1 - q))])
+
+
+def test_eot_predictions_average_four_times_the_attack_draws():
+    # eot=8: the attack averages 8 draws, the prediction that counts a point 32; with 32 every point is right.
+    x = torch.rand(64, 1, 2, 2, generator=torch.Generator().manual_seed(0))
+    y = torch.ones(64, dtype=torch.long)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the probe reports the model as randomised
+        m = evaluate_accuracy(_Cycle(), (x, y), eot=8, batch_size=8, device="cpu")
+    assert m.value == 1.0 and m.details["eot_draws"] == 8
+
+
+def test_bf16_rechecks_in_fp32_the_points_bf16_alone_called_fooled():
+    """Issue 19: on a random ResNet-18 at ε=1/255 bf16 raised the accuracy by 0.098. The attack stops on a point
+    once it looks fooled in bf16; the logits' top-2 gaps of a random network are small and an attack leaves its
+    points at the boundary, where bf16 rounding often disagrees with fp32: the stopped points were judged (in
+    fp32) still correct. Here 64 points, PGD-10: +0.078 (5 points) before the fp32 recheck, none after."""
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None, num_classes=10).eval()
+    x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    kw = dict(attack="pgd", eps=1 / 255, steps=10, device="cpu", checks=False, batch_size=64)
+    fp32 = evaluate_accuracy(model, (x, y), **kw)
+    bf16 = evaluate_accuracy(model, (x, y), precision="bf16", **kw)
+    flips = sum(a != b for a, b in zip(fp32.details["outcomes"], bf16.details["outcomes"], strict=True))
+    assert flips <= 1 and abs(bf16.value - fp32.value) <= 0.02, (fp32.value, bf16.value)
+

@@ -67,3 +67,14 @@ def test_command_line_renders_a_saved_report(tmp_path, capsys):
     assert html_report.main([str(tmp_path / "missing.json"), str(tmp_path / "x.html")]) == 2
     assert "expected a JSON report written by --robust-report" in capsys.readouterr().err
     assert html_report.main([]) == 2
+
+
+def test_an_inconclusive_verdict_counts_as_not_passing():
+    ok = _record("accuracy_floor", 0.8, {})
+    late = _record("accuracy_floor", 0.6, {}, verdict="inconclusive: the budget 10s ran out after 64 samples",
+                   outcome="failed")
+    late["test"] = "t.py::test_late"
+    page = html_report.render({"schema": "robtest-report/1", "run": {}, "records": [ok, late]})
+    assert "<title>robtest report: 2 records, 1 not passing</title>" in page
+    assert '<td class="bad">inconclusive: the budget 10s ran out after 64 samples</td>' in page
+    assert '<td class="pass">pass</td>' in page

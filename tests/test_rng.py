@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from robtest.rng import SampleRNG, TorchRNG, as_rng, mix32
+from robtest.rng import SampleRNG, TorchRNG, as_rng, mix32, seed_batch
 
 
 def test_a_sample_draws_the_same_numbers_in_any_batch():
@@ -59,3 +59,51 @@ def test_a_torch_generator_draws_as_before():
     assert isinstance(r, TorchRNG) and r.fork(3).take(torch.tensor([0])) is r
     assert torch.equal(r.rand((3, 2)), torch.rand((3, 2), generator=g2))
     assert torch.equal(r.randint(0, 2, (4,)), torch.randint(0, 2, (4,), generator=g2))
+
+
+def test_nested_forks_are_keyed_by_the_whole_path():
+    # APGD-CE's restart 0 is fork(1).fork(0) of the ensemble's stream, APGD-T's first target's restart 0 is
+    # fork(2).fork(1000).fork(0): a fork keyed by the seed alone would give every restart 0 the same starts.
+    r = SampleRNG(0, torch.arange(5))
+    paths = [(1, 0), (2, 0), (2, 1000, 0), (0,), (1,), (1, 1)]
+    draws = []
+    for path in paths:
+        s = r
+        for tag in path:
+            s = s.fork(tag)
+        draws.append(s.rand((5, 50)))
+    for i in range(len(paths)):
+        for j in range(i):
+            assert not torch.equal(draws[i], draws[j]), (paths[i], paths[j])
+    # and the same path draws the same numbers
+    assert torch.equal(SampleRNG(0, torch.arange(5)).fork(2).fork(1000).fork(0).rand((5, 50)), draws[2])
+
+
+def test_rows_retried_after_out_of_memory_draw_what_the_first_attempt_drew():
+    parent = SampleRNG(0, torch.arange(6))
+    parent.rand((6, 2))  # the batch has drawn once already: its counter is at 1
+    first = parent.rows(slice(0, 4))
+    a = first.rand((4, 3)), first.randn((4, 3))
+    retry = parent.rows(slice(0, 4))  # the same chunk again, after the first attempt ran out of memory
+    b = retry.rand((4, 3)), retry.randn((4, 3))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], a[1])
+    fresh = SampleRNG(0, torch.arange(6))
+    fresh.rand((6, 2))
+    assert torch.equal(fresh.rand((6, 3))[:4], a[0])  # the chunk drew the batch's next numbers
+
+
+def test_seed_batch_depends_on_the_batch_first_id_and_size():
+    def draw(ids):
+        seed_batch(0, torch.as_tensor(ids))
+        return torch.rand(8)
+
+    state = torch.get_rng_state()
+    try:
+        a, again = draw([0, 1, 2, 3]), draw([0, 1, 2, 3])
+        others = [draw([4, 5, 6, 7]), draw([0, 1, 2]), draw([1, 2, 3, 4])]
+        assert torch.equal(a, again)
+        assert all(not torch.equal(a, o) for o in others)  # another batch of one size, a shorter batch
+        assert not torch.equal(others[0], others[2])
+    finally:
+        torch.set_rng_state(state)

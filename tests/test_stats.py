@@ -57,6 +57,30 @@ def test_bootstrap_covers_the_mean_by_simulation():
     assert 0.87 <= hits / reps <= 0.99
 
 
+def test_bootstrap_over_rows_matches_scipys_percentile_interval():
+    """Two-dimensional values (one row per sample, as the power-law fit resamples them) against scipy's own
+    percentile bootstrap of the same statistic: the same 95% interval up to Monte Carlo noise. With 4000
+    resamples an endpoint's noise is about 0.05 standard errors; a 90% interval would sit 0.3 inside."""
+    rng = np.random.default_rng(11)
+    v = rng.normal(size=(50, 2))
+    lo, hi = bootstrap_ci(v, lambda rows: rows[:, 0].mean(), n_resamples=4000, seed=0)
+    ref = st.bootstrap((v[:, 0],), np.mean, n_resamples=4000, method="percentile",
+                       random_state=np.random.default_rng(1)).confidence_interval
+    se = v[:, 0].std(ddof=1) / np.sqrt(len(v))
+    assert abs(lo - ref.low) < 0.15 * se and abs(hi - ref.high) < 0.15 * se
+
+
+def test_bootstrap_over_rows_covers_by_simulation():
+    rng = np.random.default_rng(3)
+    reps, hits = 300, 0
+    for r in range(reps):
+        rows = rng.normal(size=(40, 2))  # the difference of the column means is 0
+        lo, hi = bootstrap_ci(rows, lambda s: s[:, 0].mean() - s[:, 1].mean(), n_resamples=200, seed=r)
+        hits += lo <= 0.0 <= hi
+    # 300 reps: s.e. 1.3% around 95%; the percentile bootstrap undercovers a little at n = 40
+    assert 0.91 <= hits / reps <= 0.99
+
+
 def test_bootstrap_is_seeded_and_handles_constant_samples():
     v = np.linspace(0, 1, 30)
     assert bootstrap_ci(v, seed=3) == bootstrap_ci(v, seed=3)

@@ -24,7 +24,7 @@ from robtest.errors import (
     InvalidArgument,
     ModelOutputError,
 )
-from robtest.models import eval_mode
+from robtest.models import eval_mode, model_device
 
 Bounds = tuple[float, float]
 LOSSES = ("ce", "margin", "dlr")
@@ -69,6 +69,19 @@ def check_batch(x: object, y: object, bounds: Bounds) -> None:
             raise InputError(
                 f"x: expected values in the box [{lo:g}, {hi:g}] but got min {xmin:.4g}, max {xmax:.4g}.{hint}"
             )
+
+
+def check_device(model: object, x: torch.Tensor, where: str = "x") -> None:
+    """The model's parameters and ``x`` must be on one device (a function without a ``device`` option moves
+    neither); the error says which is where and what to do, instead of torch's "mat1 is on cpu..."."""
+    dev = model_device(model)  # type: ignore[arg-type]
+    if dev is None:
+        return
+    same = dev.type == x.device.type and (dev.index is None or x.device.index is None or dev.index == x.device.index)
+    if not same:
+        raise InputError(f"{where}: expected a tensor on the model's device {dev} but got one on {x.device}; put both "
+                         f"on one device (x.to({str(dev)!r}) or model.to({str(x.device)!r})), or use "
+                         "robtest.evaluate_accuracy / the robust fixture, which move both to their device")
 
 
 def _x_hint(x: object) -> str:
@@ -182,7 +195,8 @@ def check_logits(out: object, x: torch.Tensor, y: torch.Tensor) -> str:
     if not isinstance(out, torch.Tensor):
         raise ModelOutputError(
             f"model output: expected a tensor of logits (N, C) but got {type(out).__name__}; "
-            "wrap models returning tuples or dicts so they return the logits tensor"
+            "name where the logits are with robtest.Logits(model, key=...) (a dict or ModelOutput key, an attribute "
+            "or a tuple index)"
         )
     n = x.shape[0]
     if out.dim() != 2 or out.shape[0] != n:
@@ -378,7 +392,13 @@ def run_attack(
     """Validate, run ``core`` in eval mode with gradients on, clip to the box, verify the ε-ball."""
     lo, hi = check_bounds(bounds)
     nrm = get_norm(norm)
+    gen = options.get("generator")
+    if isinstance(gen, torch.Generator) and isinstance(x, torch.Tensor) and gen.device.type != x.device.type:
+        raise InvalidArgument(f"generator: expected a torch.Generator on x's device {x.device} but got one on "
+                              f"{gen.device}; make it there (torch.Generator(device=x.device)) or pass a "
+                              "robtest.rng.SampleRNG")
     check_batch(x, y, (lo, hi))
+    check_device(model, x)
     check_eps(eps, nrm, (lo, hi), x)
     if loss not in LOSSES:
         raise InvalidArgument(f"loss: expected one of {LOSSES} but got {loss!r}")

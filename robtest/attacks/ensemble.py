@@ -54,9 +54,9 @@ def _auto_core(f, x, y, *, eps, norm: Norm, lo, hi, loss, steps, restarts, targe
     if queries and m:
         k = phase(lambda i: _square_core(f, x[i], y[i], eps=eps[i], norm=norm, lo=lo, hi=hi, loss="margin",
                                          queries=queries, p_init=0.8, generator=gen.fork(3).take(i)))
-        if k:
+        if k:  # counted over the evaluation; kept only when the sum is more than noise (indicators.settle)
             report("gradient_free_wins", f"Square fooled {k} of {m} points the gradient attacks left robust",
-                   stacklevel=5, fooled=k, of=m)
+                   warn=False, fooled=k, of=m)
     return out
 
 
@@ -82,7 +82,9 @@ def auto(
     ``targets`` most likely wrong classes (untargeted DLR for 3 classes, the margin for 2); then
     :func:`~robtest.attacks.square` with ``queries`` forward passes (``queries=0`` skips it). Every point returns
     the first fooling example found, else the last attack's example. When Square fools points both gradient
-    attacks left robust, the ``gradient_free_wins`` indicator fires: the gradients mislead.
+    attacks left robust, it reports them to the ``gradient_free_wins`` indicator, which fires when their count over
+    the evaluation is more than noise (:func:`robtest.stats.exceeds_noise`): the gradients mislead. The points
+    Square fooled count as fooled either way.
 
     AutoAttack's standard version uses 100 steps, 9 targets and 5000 queries. robtest's defaults (50 steps,
     9 targets, 500 queries) were measured against the exact robust accuracy of a small ReLU network (MILP, see

@@ -33,7 +33,7 @@ def order(n: int, samples: int | None, seed: int | None, *, in_data_order: bool 
     [9, 0]
     """
     if sample_ids is not None:
-        ids = torch.as_tensor(list(sample_ids), dtype=torch.long)
+        ids = torch.as_tensor(list(sample_ids), dtype=torch.long, device="cpu")
         if ids.ndim != 1 or not ids.numel():
             raise InvalidArgument(f"sample_ids: expected a non-empty list of sample indices but got {len(ids)} items")
         bad = ids[(ids < 0) | (ids >= n)]
@@ -42,9 +42,9 @@ def order(n: int, samples: int | None, seed: int | None, *, in_data_order: bool 
                                   f"{bad[:5].tolist()}; the data differ from the ones the ids were taken on")
         return ids.sort().values if in_data_order else ids
     if seed is None:
-        perm = torch.arange(n)
-    else:
-        perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+        perm = torch.arange(n, device="cpu")
+    else:  # the order is bookkeeping on the host: the same on every device
+        perm = torch.randperm(n, generator=torch.Generator(device="cpu").manual_seed(int(seed)), device="cpu")
     perm = perm if samples is None else perm[:samples]
     return perm.sort().values if in_data_order else perm
 
@@ -77,7 +77,7 @@ def _as_labels(y: object, where: str) -> object:
         return y
     if isinstance(y, (list, tuple)) or type(y).__module__ == "numpy":
         try:
-            return torch.as_tensor(y)
+            return torch.as_tensor(y, device="cpu")
         except (TypeError, ValueError, RuntimeError):
             raise InputError(f"{where}: expected labels as a tensor or a list of integers but got a "
                              f"{type(y).__name__} torch cannot convert; use torch.tensor(labels)") from None
@@ -195,7 +195,7 @@ def _iter_indexed(data: object, *, batch_size: int = 256, samples: int | None = 
                 x, y = _as_pair(batch, "data")
                 for j in range(0, x.shape[0], batch_size):
                     xb, yb = x[j:j + batch_size], y[j:j + batch_size]
-                    yield torch.arange(i, i + xb.shape[0]), xb, yb
+                    yield torch.arange(i, i + xb.shape[0], device="cpu"), xb, yb
                     i += xb.shape[0]
             _nonempty(i)
             return

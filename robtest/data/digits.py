@@ -26,11 +26,11 @@ def _split(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.T
     from sklearn.model_selection import train_test_split
 
     bunch = load_digits()
-    x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    y = torch.tensor(bunch.target, dtype=torch.long)
-    idx = torch.arange(len(y)).numpy()
+    x = torch.tensor(bunch.images, dtype=torch.float32, device="cpu").unsqueeze(1) / 16.0
+    y = torch.tensor(bunch.target, dtype=torch.long, device="cpu")
+    idx = torch.arange(len(y), device="cpu").numpy()
     tr, te = train_test_split(idx, test_size=0.3, random_state=seed, stratify=bunch.target)
-    tr, te = torch.as_tensor(sorted(tr)), torch.as_tensor(sorted(te))
+    tr, te = torch.as_tensor(sorted(tr), device="cpu"), torch.as_tensor(sorted(te), device="cpu")
     return x[tr], y[tr], x[te], y[te]
 
 
@@ -56,10 +56,10 @@ def digits_tensors(split: str = "test", *, size: int = 8, seed: int = 0, classes
     else:
         x, y = torch.cat([xtr, xte]), torch.cat([ytr, yte])
     if classes is not None:
-        keep = torch.isin(y, torch.tensor(classes))
+        keep = torch.isin(y, torch.tensor(classes, device="cpu"))
         x, y = x[keep], y[keep]
-        remap = torch.full((10,), -1, dtype=torch.long)
-        remap[torch.tensor(classes)] = torch.arange(len(classes))
+        remap = torch.full((10,), -1, dtype=torch.long, device="cpu")
+        remap[torch.tensor(classes, device="cpu")] = torch.arange(len(classes), device="cpu")
         y = remap[y]
     if size != 8:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp_(0.0, 1.0)

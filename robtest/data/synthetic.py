@@ -1,6 +1,6 @@
 """Synthetic data: Gilmer et al.'s concentric spheres, and Gaussian / uniform noise images.
 
-Everything is drawn from a seeded ``torch.Generator``: same arguments, same tensors.
+Everything is drawn on the host from a seeded ``torch.Generator``: same arguments, same tensors, on the CPU.
 """
 
 from __future__ import annotations
@@ -33,17 +33,17 @@ def spheres(samples: int = 1000, *, dim: int = 2, radii: tuple[float, float] = (
         raise InvalidArgument(f"dim: expected an integer >= 2 but got {dim!r}")
     if not (len(radii) == 2 and 0 < radii[0] < radii[1]):
         raise InvalidArgument(f"radii: expected (inner, outer) with 0 < inner < outer but got {radii!r}")
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(samples, dim, generator=g)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    x = torch.randn(samples, dim, generator=g, device="cpu")
     x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    y = torch.arange(samples) % 2
-    x = x * torch.tensor(radii, dtype=x.dtype)[y][:, None]
+    y = torch.arange(samples, device="cpu") % 2
+    x = x * torch.tensor(radii, dtype=x.dtype, device="cpu")[y][:, None]
     if support == "half":
         keep = x[:, 0] >= 0
     elif support == "quadrants":
         keep = x[:, 0] * x[:, 1] >= 0
     else:
-        keep = torch.ones(samples, dtype=torch.bool)
+        keep = torch.ones(samples, dtype=torch.bool, device="cpu")
     return x[keep], y[keep]
 
 
@@ -56,8 +56,8 @@ def gaussian_noise(samples: int, shape: tuple[int, ...] = (1, 8, 8), *, mean: fl
     """
     if not std >= 0:
         raise InvalidArgument(f"std: expected a number >= 0 but got {std!r}")
-    g = torch.Generator().manual_seed(seed)
-    x = mean + std * torch.randn(samples, *shape, generator=g)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    x = mean + std * torch.randn(samples, *shape, generator=g, device="cpu")
     return x if clip is None else x.clamp(*clip)
 
 
@@ -70,5 +70,5 @@ def uniform_noise(samples: int, shape: tuple[int, ...] = (1, 8, 8), *, low: floa
     """
     if not low < high:
         raise InvalidArgument(f"low, high: expected low < high but got {low!r}, {high!r}")
-    g = torch.Generator().manual_seed(seed)
-    return low + (high - low) * torch.rand(samples, *shape, generator=g)
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    return low + (high - low) * torch.rand(samples, *shape, generator=g, device="cpu")

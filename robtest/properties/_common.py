@@ -83,7 +83,7 @@ def map_samples(model: object, data: object, fn: Callable[[torch.Tensor, torch.T
 
     lo, hi = check_bounds(bounds)
     src: object = None
-    ids = torch.zeros(0, dtype=torch.long)
+    ids = torch.zeros(0, dtype=torch.long, device="cpu")
     with distributed.in_step(where):  # what can fail on one rank only (its data, its device) fails on all
         src, n = indexed_source(data)
         ids = order(n, samples, seed, in_data_order=True)
@@ -103,7 +103,7 @@ def map_samples(model: object, data: object, fn: Callable[[torch.Tensor, torch.T
             x, y = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True).long()
             seed_batch(seed, b_ids)  # a randomised model's own draws: the same for this batch on any rank
             keep, rows = fn(x, y, SampleRNG(seed, b_ids, device=device))
-            local = torch.arange(base, base + b_ids.shape[0])
+            local = torch.arange(base, base + b_ids.shape[0], device="cpu")
             got["pos"].append(local if keep is None else local[keep.cpu()])
             for name, t in rows.items():
                 got.setdefault(name, []).append(t.detach().cpu())
@@ -116,7 +116,7 @@ def map_samples(model: object, data: object, fn: Callable[[torch.Tensor, torch.T
         parts = distributed.map_share(ids, share_rows, batch_size=batch_size, where=where)
     parts = [p for p in parts if p]
     if not parts:
-        return {"ids": torch.zeros(0, dtype=torch.long)}
+        return {"ids": torch.zeros(0, dtype=torch.long, device="cpu")}
     pos = torch.cat([p["pos"] for p in parts])
     ranked = pos.argsort()
     merged = {name: torch.cat([p[name] for p in parts])[ranked] for name in parts[0] if name != "pos"}

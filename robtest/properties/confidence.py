@@ -185,18 +185,19 @@ def non_example_confidence(
                 cs.append(c.cpu())
                 _keep_most_confident(mine, x, p, c, index=part.tolist())
                 progress.advance(part.numel(), 0)
-            empty = torch.zeros(0)
+            empty = torch.zeros(0, device="cpu")
             return (torch.cat(ps) if ps else empty, torch.cat(cs) if cs else empty.long(), mine)
 
         with progress.span(distributed.share_size(looks, batch_size)):  # this rank's share of all the looks: one pass
             for look in looks:
                 # One segment: the non-examples up to the next look, split over the torchrun ranks (all on one),
                 # each drawn from its own stream (seed, number): the values of one process at any batch size.
-                segment = torch.arange(seen, look)
+                segment = torch.arange(seen, look, device="cpu")
                 with global_rng_kept(dev):
                     parts = distributed.map_share(segment, make, batch_size=batch_size, where="non_example_confidence")
                 k = segment.numel()
-                p_seg, c_seg = torch.zeros(k, dtype=parts[0][0].dtype), torch.zeros(k, dtype=torch.long)
+                p_seg = torch.zeros(k, dtype=parts[0][0].dtype, device="cpu")
+                c_seg = torch.zeros(k, dtype=torch.long, device="cpu")
                 for r, (p_r, c_r, mine) in enumerate(parts):
                     at = distributed.share_positions(k, batch_size, r)
                     p_seg[at], c_seg[at] = p_r, c_r

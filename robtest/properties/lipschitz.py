@@ -136,7 +136,8 @@ def _layers(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
 
 def _power_iteration(op: Any, x_shape: tuple[int, ...], iterations: int, gen: torch.Generator,
                      device: torch.device) -> float:
-    v = torch.randn((1, *x_shape), generator=gen).to(device)
+    # drawn on the host and moved: the same start on every device
+    v = torch.randn((1, *x_shape), generator=gen, device="cpu").to(device)
     v = v / v.norm()
     sigma = 0.0
     for _ in range(iterations):
@@ -250,7 +251,8 @@ def conv_norm_dense(layer: nn.Module, in_shape: tuple[int, ...]) -> float:
     (the layer applied in float64 to every basis vector) by a symmetric eigensolver on the smaller Gram matrix."""
     d = math.prod(in_shape)
     w = layer.weight.detach().double().cpu()  # type: ignore[union-attr]
-    dense = type(layer)._conv_forward(layer, torch.eye(d, dtype=torch.float64).view(d, *in_shape), w, None)
+    basis = torch.eye(d, dtype=torch.float64, device="cpu").view(d, *in_shape)
+    dense = type(layer)._conv_forward(layer, basis, w, None)
     a = dense.flatten(1)  # (d_in, d_out): row i is the image of basis vector i
     gram = a @ a.T if a.shape[0] <= a.shape[1] else a.T @ a
     return math.sqrt(max(0.0, float(torch.linalg.eigvalsh(gram)[-1]))) * _MARGIN
@@ -288,7 +290,7 @@ def global_lipschitz_bound(model: torch.nn.Module, *, shape: tuple[int, ...], it
     True
     """
     dev = resolve_device(device)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
     factors: list[tuple[str, float]] = []
     lower: dict[str, float] = {}
     with on_device(model, dev), eval_mode(model), torch.enable_grad():

@@ -86,8 +86,8 @@ def minimal_perturbation(
         gen = rng.take(kept)  # every attack call draws the next numbers of each point's own stream
         n = y.shape[0]
         if not n:
-            empty = torch.zeros(0, dtype=torch.float64)
-            return ok, {"rho": empty, "eps": empty, "win": torch.zeros(0, dtype=torch.bool)}
+            empty = torch.zeros(0, dtype=torch.float64, device=x.device)
+            return ok, {"rho": empty, "eps": empty, "win": torch.zeros(0, dtype=torch.bool, device=x.device)}
 
         def fooled(e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             xa = spec.fn(model, x, y, eps=e, norm=norm, bounds=(lo, hi), generator=gen, **options)

@@ -115,8 +115,8 @@ def error_curve(model: torch.nn.Module, data: object, eps: Sequence[float], *, a
         kept = ok.nonzero().squeeze(1)
         x, y, logits = x[kept], y[kept], logits[kept]
         if not y.numel():
-            empty = torch.zeros((0, m), dtype=torch.bool)
-            return ok, {"flips": empty, "second": empty, "gap": torch.zeros(0, dtype=logits.dtype)}
+            empty = torch.zeros((0, m), dtype=torch.bool, device=x.device)
+            return ok, {"flips": empty, "second": empty, "gap": torch.zeros(0, dtype=logits.dtype, device=x.device)}
         top = logits.topk(2, dim=1)
         f_b, s_b = [], []
         for k, e in enumerate(eps):

@@ -142,6 +142,13 @@ class SequentialCheck:
         # The data ran out between looks: count the end as the next planned look (the union bound still holds).
         return self._look(total, seen)
 
+    def interval_of(self, total: float, seen: int) -> tuple[float, float]:
+        """The interval :meth:`interval` gives at the same stop for another ``total`` (a corrected count), at the
+        same look's level and without taking a look."""
+        taken = self.looks_taken - 1 if self._last is not None and self._last[0] == seen else self.looks_taken
+        alpha = self.alphas[min(max(taken, 0), len(self.alphas) - 1)]
+        return _interval(self.kind, total, seen, alpha)
+
     def details(self, seen: int) -> dict[str, Any]:
         return {"sequential": True, "samples_used": seen, "samples_planned": self.planned[-1],
                 "looks": self.looks_taken, "stopped_early": seen < self.planned[-1]}

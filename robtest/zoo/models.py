@@ -199,10 +199,14 @@ class RBFNetwork(nn.Module):
 
     @torch.no_grad()
     def init_centres(self, x: torch.Tensor, y: torch.Tensor) -> RBFNetwork:
-        flat = x.flatten(1)
-        for c in range(self.centres.shape[0]):
-            if bool((y == c).any()):
-                self.centres[c] = flat[y == c].mean(0)
+        """Each centre to the mean of its class in ``(x, y)`` (a class without samples keeps its centre); on the
+        centres' device, without a host sync."""
+        c = self.centres
+        flat = x.flatten(1).to(c.device, c.dtype)
+        y = y.to(c.device)
+        sums = torch.zeros_like(c).index_add_(0, y, flat)
+        counts = torch.zeros(c.shape[0], device=c.device, dtype=c.dtype).index_add_(0, y, torch.ones_like(flat[:, 0]))
+        c.copy_(torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], c))
         return self
 
     def log_probabilities(self, x: torch.Tensor) -> torch.Tensor:

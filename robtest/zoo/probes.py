@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robtest.attacks._driver import check_device
 from robtest.models import eval_mode
 
 __all__ = ["confidence", "fooling_images", "logit_gaps", "switched_off_filters"]
@@ -24,6 +25,7 @@ def confidence(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     >>> confidence(torch.nn.Identity(), torch.tensor([[0.0, 0.0]])).tolist()
     [0.5]
     """
+    check_device(model, x)
     with torch.no_grad(), eval_mode(model):
         if hasattr(model, "probabilities"):
             return model.probabilities(x).amax(dim=1)
@@ -37,6 +39,7 @@ def logit_gaps(model: nn.Module, x: torch.Tensor, j: int = 2) -> torch.Tensor:
     >>> logit_gaps(torch.nn.Identity(), torch.tensor([[3.0, 1.0, 2.5]])).tolist()
     [0.5]
     """
+    check_device(model, x)
     with torch.no_grad(), eval_mode(model):
         top = model(x).topk(j, dim=1).values
     return top[:, 0] - top[:, j - 1]
@@ -50,7 +53,9 @@ def fooling_images(model: nn.Module, start: torch.Tensor, targets: torch.Tensor,
     The images are unconstrained except for the box: they need not look like anything.
     """
     lo, hi = bounds
+    check_device(model, start, "start")
     x = start.detach().clone()
+    targets = targets.to(x.device)
     with eval_mode(model):
         for _ in range(steps):
             x.requires_grad_(True)

@@ -35,6 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from robtest.certify.training import IBPTrainer
+from robtest.models import model_device
+from robtest.rng import global_rng_kept
 
 __all__ = ["train_classifier", "first_and_last_layers", "flush_denormal_enabled", "ADVERSARIAL", "LOSSES", "NOISES",
            "OPTIMIZERS"]
@@ -47,7 +49,7 @@ OPTIMIZERS = ("adam", "sgd")
 
 def flush_denormal_enabled() -> bool:
     """Whether denormal floats are flushed to zero now (torch has no getter: a denormal product tells)."""
-    return bool((torch.tensor([1e-38]) * 0.01).item() == 0)
+    return bool((torch.tensor([1e-38], device="cpu") * 0.01).item() == 0)
 
 
 def first_and_last_layers(model: nn.Module) -> tuple[str, str]:
@@ -61,6 +63,10 @@ def first_and_last_layers(model: nn.Module) -> tuple[str, str]:
     if not names:
         raise ValueError(f"model: expected a module with parameters but got {type(model).__name__} without any")
     return names[0], names[-1]
+
+
+def _device_of(model: nn.Module, x: torch.Tensor) -> torch.device:
+    return model_device(model) or x.device
 
 
 def _param_groups(model: nn.Module, weight_decay: float, on: tuple[str, ...] | None) -> list[dict]:
@@ -99,13 +105,22 @@ def _input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, kind: str) -
     return g
 
 
+def _host_rand(x: torch.Tensor, g: torch.Generator, normal: bool = False) -> torch.Tensor:
+    """U(0, 1) (or N(0, 1)) numbers of ``x``'s shape from the host generator ``g``, on ``x``'s device and dtype.
+
+    Drawn on the host and moved: training draws its batch order and its noise from one seeded CPU generator, so a
+    recipe draws the same numbers on every device (and on the CPU the numbers it always drew)."""
+    draw = torch.randn if normal else torch.rand
+    return draw(x.shape, generator=g, device="cpu").to(x.device, x.dtype)
+
+
 def _adversarial_batch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, how: str, eps: float, steps: int,
                        kind: str, g: torch.Generator, bounds: tuple[float, float]) -> torch.Tensor:
     lo, hi = bounds
     if how == "fgsm":
         return (x + eps * _input_grad(model, x, y, kind).sign()).clamp(lo, hi).detach()
     step = 2.5 * eps / steps
-    xa = (x + (torch.rand(x.shape, generator=g) * 2 - 1) * eps).clamp(lo, hi)
+    xa = (x + (_host_rand(x, g) * 2 - 1) * eps).clamp(lo, hi)
     for _ in range(steps):
         xa = xa + step * _input_grad(model, xa, y, kind).sign()
         xa = (x + (xa - x).clamp(-eps, eps)).clamp(lo, hi)
@@ -125,8 +140,13 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
 
     With ``reinit=True`` every layer is first reinitialised from ``seed`` (so the result does not depend on the
     global RNG state the model was built under); by default the given weights are the starting point. Returns
-    the model in eval mode, with no ``.grad`` left on its parameters. The global RNG is left as it was
-    (training draws from a forked generator state).
+    the model in eval mode, with no ``.grad`` left on its parameters. The global RNG (the CPU's and the model's
+    device's) is left as it was (training draws from a forked generator state).
+
+    Training runs where the model is; ``x`` and ``y`` may live there too or stay on the host (each batch is moved).
+    The batch order and the recipes' noise and random starts are drawn on the host from one seeded generator and
+    moved, so a recipe draws the same numbers on every device; with ``reinit`` the layers' initial weights come
+    from the model's device's generator (another device, other initial weights).
 
     >>> import torch
     >>> _ = torch.manual_seed(0)  # reproducible data
@@ -166,7 +186,8 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
     prev_denormal = flush_denormal_enabled()
     torch.set_flush_denormal(True)  # denormal floats slow CPU training many-fold
     try:
-        with torch.random.fork_rng(devices=[]):
+        dev = _device_of(model, x)
+        with global_rng_kept(dev):
             torch.manual_seed(seed)
             # Reinitialise from the seed so a model built under any global RNG state trains to the same weights.
             if reinit:
@@ -177,21 +198,22 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
                     model.init_centres(x, y)
             opt = (torch.optim.Adam(groups, lr=lr) if optimizer == "adam"
                    else torch.optim.SGD(groups, lr=lr, momentum=momentum))
-            g = torch.Generator().manual_seed(seed)
+            g = torch.Generator(device="cpu").manual_seed(seed)
             ibp = None
             if adversarial == "ibp":  # traced once, before the model is put in train mode
-                ibp = IBPTrainer(model, x[:2], eps=eps, kappa=ibp_kappa, bounds=bounds)
+                ibp = IBPTrainer(model, x[:2].to(dev), eps=eps, kappa=ibp_kappa, bounds=bounds)
             model.train()
             n = x.shape[0]
             for epoch in range(epochs):
                 e = eps * min(1.0, (epoch + 1) / eps_ramp) if eps_ramp else eps
-                perm = torch.randperm(n, generator=g)
+                perm = torch.randperm(n, generator=g, device="cpu")
                 for i in range(0, n, batch_size):
                     idx = perm[i:i + batch_size]
-                    xb, yb = x[idx], y[idx]
+                    # the batch goes where the model is (data may stay on the host)
+                    xb, yb = x[idx.to(x.device)].to(dev), y[idx.to(y.device)].to(dev)
                     if noise_copies:
                         noisy = xb.repeat(noise_copies, *([1] * (xb.dim() - 1)))
-                        noisy = (noisy + noise_sigma * torch.randn(noisy.shape, generator=g)).clamp(lo, hi)
+                        noisy = (noisy + noise_sigma * _host_rand(noisy, g, normal=True)).clamp(lo, hi)
                         xb, yb = torch.cat([xb, noisy]), yb.repeat(noise_copies + 1)
                     if ibp is not None:
                         opt.zero_grad(set_to_none=True)
@@ -202,7 +224,7 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
                         xa = _adversarial_batch(model, xb, yb, how=adversarial, eps=e, steps=pgd_steps, kind=loss,
                                                 g=g, bounds=bounds)
                     elif noise:
-                        u = torch.rand(xb.shape, generator=g) * 2 - 1
+                        u = _host_rand(xb, g) * 2 - 1
                         xa = (xb + noise_eps * (u.sign() if noise == "sign" else u)).clamp(lo, hi)
                     second = bool(adversarial or noise)
                     opt.zero_grad(set_to_none=True)

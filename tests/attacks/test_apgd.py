@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from robtest.attacks import apgd, apgd_t, pgd
+from robtest.attacks import apgd, apgd_t, fgsm, pgd
 from robtest.attacks._driver import per_sample_loss
 from robtest.attacks.apgd import checkpoints
 from robtest.errors import InvalidArgument
@@ -157,3 +157,68 @@ def test_bad_arguments(trained_mlp, kw, match):
     model, (x, y) = trained_mlp
     with pytest.raises(InvalidArgument, match=match):
         apgd(model, x[:2], y[:2], eps=0.1, **kw)
+
+
+def _two_class(margin: float, d: int = 16, seed: int = 0) -> nn.Module:
+    """Two classes, linear: the cross-entropy's input gradient points along w₁ − w₀ at every input. Class 0 by
+    ``margin`` at the grey image: wide enough that no point is fooled, small enough that the loss does not
+    underflow in float32."""
+    g = _gen(seed)
+    lin = nn.Linear(d, 2)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(2, d, generator=g))
+        lin.bias.copy_(torch.tensor([margin - 0.5 * float(lin.weight[0].sum() - lin.weight[1].sum()), 0.0]))
+    return nn.Sequential(nn.Flatten(), lin).eval()
+
+
+def test_first_step_is_twice_eps_and_reaches_the_fgsm_corner():
+    """APGD's step starts at η = 2ε (no halving at checkpoint 0): from any start in the L∞ ball a step of 2ε
+    along sign(∇) ends, once projected, at x + ε·sign(∇), FGSM's point, the worst case for a linear model.
+    With one step that is what APGD returns."""
+    model = _two_class(8.0)
+    x = 0.25 + 0.5 * torch.rand(12, 1, 4, 4, generator=_gen(1))
+    y = torch.zeros(12, dtype=torch.long)
+    for seed in range(3):
+        got = apgd(model, x, y, eps=0.1, steps=1, generator=_gen(seed))
+        torch.testing.assert_close(got, fgsm(model, x, y, eps=0.1), rtol=0, atol=1e-6)
+
+
+class _Recorder(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.inputs = model, []
+
+    def forward(self, x):
+        self.inputs.append(x.detach().clone())
+        return self.model(x)
+
+
+def test_momentum_weighs_the_new_step_by_three_quarters():
+    """The iterates of an L2 run against the paper's update, recomputed in float64 from the recorded iterates:
+    x₁ = P(x₀ + η·u), then x_{k+1} = P(x_k + 0.75·(z_{k+1} − x_k) + 0.25·(x_k − x_{k−1})) with z_{k+1} =
+    P(x_k + η·u), η = 2ε (no checkpoint before step 3 of 10), u the unit gradient (constant for this model)
+    and P the projection on the ε-ball around the clean point (the box is far). The gradient's float32
+    direction is u to about 1e-5 (its softmax factor 1 − p₀ is small)."""
+    model = _two_class(4.0)
+    rec = _Recorder(model)
+    x = 0.4 + 0.2 * torch.rand(3, 1, 4, 4, generator=_gen(1))
+    y = torch.zeros(3, dtype=torch.long)
+    eps = 0.3
+    apgd(rec, x, y, eps=eps, norm="l2", steps=10, generator=_gen(0))
+    w = model[1].weight.detach().double()
+    u = (w[1] - w[0]) / (w[1] - w[0]).norm()
+    c = x.flatten(1).double()
+
+    def proj(v):
+        d = v - c
+        return c + d * torch.clamp(eps / d.norm(dim=1, keepdim=True), max=1.0)
+
+    it = [t.flatten(1).double() for t in rec.inputs[:4]]
+    eta = 2 * eps
+    assert all(len(t) == 3 for t in rec.inputs[:4])  # nobody fooled, nobody dropped
+    torch.testing.assert_close(it[1], proj(it[0] + eta * u), rtol=0, atol=1e-5)
+    for k in (1, 2):
+        z = proj(it[k] + eta * u)
+        want = proj(it[k] + 0.75 * (z - it[k]) + 0.25 * (it[k] - it[k - 1]))
+        torch.testing.assert_close(it[k + 1], want, rtol=0, atol=1e-5)
+    assert float((it[2] - it[1]).norm(dim=1).min()) > 1e-3  # the iterates still move: the check has teeth

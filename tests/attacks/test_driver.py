@@ -12,6 +12,7 @@ from torch import nn
 from robtest.attacks import fgsm, pgd
 from robtest.attacks._driver import first_forward, predict, run_attack
 from robtest.errors import AttackInvariantError, EvaluationWarning, InputError, InvalidArgument, ModelOutputError
+from robtest.models import BPDA
 from tests.helpers import linear_model
 
 X = torch.rand(4, 1, 4, 4, generator=torch.Generator().manual_seed(0))
@@ -100,6 +101,21 @@ def test_zero_gradient_warns_of_masking():
         flat[1].weight.zero_()
     with pytest.warns(EvaluationWarning, match="zero_gradients: exactly zero input gradient at 8 of 8 point-steps"):
         pgd(flat, X, Y, eps=0.1, steps=2, early_stop=False)
+
+
+def test_exactly_zero_gradients_are_zero_not_tiny():
+    # A quantising front gives exactly zero input gradients: that is zero_gradients alone, so that allowing it
+    # (allow=("zero_gradients",)) clears the evaluation; tiny_gradients is for small but non-zero gradients.
+    from robtest.diagnostics import collecting
+
+    quantised = nn.Sequential(BPDA(lambda x: x, approx=lambda x: 0 * x), linear_model())
+    with collecting() as found, pytest.warns(EvaluationWarning):
+        pgd(quantised, X, Y, eps=0.1, steps=3, early_stop=False)
+    assert {d.indicator: d.evidence for d in found.items()} == {"zero_gradients": {"point_steps": 12, "of": 12}}
+    tiny = nn.Sequential(BPDA(lambda x: x, approx=lambda x: 1e-12 * x), linear_model())
+    with collecting() as found, pytest.warns(EvaluationWarning):
+        pgd(tiny, X, Y, eps=0.1, steps=3, early_stop=False)
+    assert {d.indicator: d.evidence for d in found.items()} == {"tiny_gradients": {"point_steps": 12, "of": 12}}
 
 
 def test_exception_classes_are_also_builtin_types():

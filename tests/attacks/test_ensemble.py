@@ -106,3 +106,29 @@ def test_same_seed_same_examples(trained_mlp):
     x, y = x[:64], y[:64]
     a, b, c = (auto(model, x, y, eps=0.05, steps=10, queries=50, generator=_gen(s)) for s in (1, 1, 2))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+@pytest.mark.parametrize(("classes", "second"), [(2, "apgd margin"), (3, "apgd dlr"), (4, "apgd_t dlr"),
+                                                 (5, "apgd_t dlr")])
+def test_the_second_phase_is_targeted_from_four_classes(monkeypatch, classes, second):
+    # The targeted DLR loss needs four classes (z_π1 − (z_π3 + z_π4)/2): from four on the second phase is
+    # APGD-T, as in AutoAttack; below, untargeted DLR (3) or the margin (2).
+    from robtest.attacks import ensemble
+
+    calls = []
+
+    def spy(name, fn):
+        def run(f, x, y, **kw):
+            calls.append(f"{name} {kw['loss']}")
+            return fn(f, x, y, **kw)
+        return run
+
+    monkeypatch.setattr(ensemble, "_apgd_core", spy("apgd", ensemble._apgd_core))
+    monkeypatch.setattr(ensemble, "_apgd_t_core", spy("apgd_t", ensemble._apgd_t_core))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, classes)).eval()
+    x = torch.rand(6, 1, 4, 4, generator=_gen())
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    auto(model, x, y, eps=0.01, steps=2, queries=0, generator=_gen())  # nobody fooled: both phases run
+    assert calls == ["apgd ce", second]

@@ -97,3 +97,41 @@ def test_bad_arguments(trained_mlp, kw, match):
     model, (x, y) = trained_mlp
     with pytest.raises(InvalidArgument, match=match):
         square(model, x[:2], y[:2], eps=0.1, **kw)
+
+
+class _Flat(nn.Module):
+    """Constant logits (class 0 by 5) whatever the input: no candidate is ever better, so every query starts
+    from the initial stripes; the inputs of each query are recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs = []
+
+    def forward(self, x):
+        self.inputs.append(x.detach().clone())
+        return x.flatten(1)[:, :2] * 0 + torch.tensor([5.0, 0.0])
+
+
+def test_linf_windows_draw_a_sign_per_channel():
+    """Each L∞ query sets its square window to x ± ε with one random sign per channel (Andriushchenko et al.,
+    Algorithm 2), not one sign for all channels: over 40 queries of 3-channel images, some window holds
+    channels moved in opposite directions."""
+    model = _Flat()
+    x = torch.full((4, 3, 8, 8), 0.5)
+    eps = 0.1
+    square(model, x, torch.zeros(4, dtype=torch.long), eps=eps, queries=41, generator=torch.Generator().manual_seed(0))
+    init, queries = model.inputs[0], model.inputs[1:]
+    assert len(queries) == 40
+    windows = mixed = 0
+    for cand in queries:
+        delta = cand - x
+        assert bool(torch.isclose(delta.abs(), torch.tensor(eps)).all())  # every pixel of every channel at ±ε
+        changed = (cand != init).any(dim=1, keepdim=True).expand_as(cand)  # the window's pixels, per image
+        for i in range(4):
+            signs = delta[i][changed[i]].view(3, -1).sign()  # (channel, pixel) over the window
+            assert signs.shape[1] > 0  # a query that changes nothing is drawn again
+            assert bool((signs == signs[:, :1]).all())  # one colour per window: a sign per channel
+            windows += 1
+            mixed += int(signs[:, 0].unique().numel() > 1)
+    # three independent signs differ with probability 3/4 (one shared sign: never)
+    assert windows == 160 and mixed >= 0.6 * windows, mixed

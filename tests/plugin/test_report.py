@@ -126,3 +126,33 @@ def test_a_shared_fixture_records_once_under_its_own_id(project: pytest.Pytester
         assert [r["id"] for r in records] == [f"{name}::shared::accuracy", f"{name}::test_own::accuracy"]
         assert records[0]["fixture"] == f"{name}::shared"
         assert records[0]["test"].startswith(f"{name}::shared (fixture, first used by {name}::test_")
+
+
+def test_a_shared_fixture_record_does_not_number_the_tests_own(project: pytest.Pytester):
+    # test_first computes the module's shared fixture (its record goes in test_first's report, under the
+    # fixture's id), then measures the same property itself: that is its first accuracy record, no "#2", so
+    # its id does not depend on whether it is the test that happens to compute the fixture.
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def shared(robust):
+            return robust.accuracy(attack=None)
+
+        def test_first(shared, robust):
+            robust.accuracy(attack=None)
+
+        def test_second(shared, robust):
+            robust.accuracy(attack=None)
+            robust.accuracy(attack=None)
+        """
+    )
+    result = project.runpytest("--robust", "-p", "no:cacheprovider", "--robust-device=cpu", "--robust-report=r.json")
+    result.assert_outcomes(passed=2)
+    records = json.loads((project.path / "r.json").read_text(encoding="utf-8"))["records"]
+    name = "test_a_shared_fixture_record_does_not_number_the_tests_own.py"
+    assert sorted(r["id"] for r in records) == sorted([
+        f"{name}::shared::accuracy", f"{name}::test_first::accuracy", f"{name}::test_second::accuracy",
+        f"{name}::test_second::accuracy#2"])
+

@@ -102,3 +102,18 @@ def test_batch_size_changes_no_non_example(source):
             assert m.n == group[0].n and m.details["samples_used"] == group[0].details["samples_used"]
             assert (m.value, m.low, m.high) == pytest.approx((group[0].value, group[0].low, group[0].high), abs=1e-6)
             assert m.details["per_class"] == pytest.approx(group[0].details["per_class"], abs=1e-5)
+
+
+def test_per_class_confidence_and_the_worst_class_in_closed_form():
+    # Constant logits: the fooling steps cannot move anything (zero gradient), so the non-examples aimed at class
+    # c get exactly softmax(b)[c]; the worst class is the one the model is most confident in, class 1 here.
+    lin = torch.nn.Linear(64, 4)
+    with torch.no_grad():
+        lin.weight.zero_()
+        lin.bias.copy_(torch.tensor([0.0, 2.0, 1.0, -1.0]))
+    model = torch.nn.Sequential(torch.nn.Flatten(), lin).eval()
+    m = non_example_confidence(model, shape=SHAPE, source="fooling", samples=40, steps=2, device="cpu")
+    p = torch.softmax(lin.bias.detach().double(), 0).tolist()
+    assert m.details["per_class"] == pytest.approx(dict(enumerate(p)), rel=1e-6)
+    assert m.details["worst_class"] == 1
+    assert m.value == pytest.approx(sum(p) / 4, rel=1e-6)  # 40 non-examples, the targets taking turns

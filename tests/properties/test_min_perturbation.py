@@ -3,6 +3,7 @@ does not bind, and the exact box-constrained value (found by sorting the coordin
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -137,3 +138,35 @@ def test_pgd_options_pass_through_and_unknown_ones_are_refused(two_class):
         with pytest.raises(InvalidArgument, match="min_perturbation: expected keyword arguments among .* but got "
                                                   "colour"):
             s.min_perturbation(floor=0.0, colour="red")
+
+
+def test_l2_rho_is_the_size_of_the_example_found_not_the_eps_bracket():
+    """L2 FGSM on a two-class linear model moves x along −w/‖w‖ and clips to the box: x(ε) = clip(x − ε·ŵ).
+    Near the edges clipping binds, so the example found at the minimal ε* is closer to x than ε*: ρ is
+    ‖x(ε*) − x‖₂/‖x‖₂, with ε* the root of w·x(ε) + b = 0 (scipy's brentq on the float64 path)."""
+    from scipy.optimize import brentq
+
+    model, w, x = _edge_case_model(4.0)
+    eps_max = 2.0  # a few points stay robust up to there (the box protects them): censored, counted at eps_max
+    m = minimal_perturbation(model, (x, torch.zeros(len(x), dtype=torch.long)), norm="l2", eps_max=eps_max,
+                             bisections=30, device="cpu")
+    wd, xd = w.double(), x.double()
+    unit = wd / wd.norm()
+
+    def moved(xi: torch.Tensor, e: float) -> torch.Tensor:
+        return (xi - e * unit).clamp(0.0, 1.0)
+
+    rho, bracket, censored = [], [], 0
+    for xi in xd:
+        def margin(e: float, xi: torch.Tensor = xi) -> float:
+            return float(moved(xi, e) @ wd) + 4.0
+
+        reached = margin(eps_max) < 0
+        censored += not reached
+        e = brentq(margin, 0.0, eps_max, xtol=1e-12) if reached else eps_max
+        size = float((moved(xi, e) - xi).norm()) if reached else eps_max  # censored points count eps_max
+        rho.append(size / float(xi.norm()))
+        bracket.append(e / float(xi.norm()))
+    assert m.details["censored"] == censored and 0 < censored < len(x) // 4
+    assert m.value == pytest.approx(float(np.mean(rho)), rel=1e-4)
+    assert float(np.mean(bracket)) > 1.05 * float(np.mean(rho))  # clipping binds: the ε bracket overstates ρ

@@ -91,6 +91,39 @@ def test_an_eps_with_exactly_min_errors_flips_is_fitted(min_errors):
     assert m.value == pytest.approx(1.0)
 
 
+def _nested_flips(counts: list[int], n: int) -> np.ndarray:
+    """Per-sample outcomes whose error curve is ``counts`` flips out of ``n`` (a point fooled at ε stays fooled)."""
+    flips = np.zeros((n, len(counts)), dtype=bool)
+    for j, k in enumerate(counts):
+        flips[:k, j] = True
+    return flips
+
+
+def test_fit_weights_each_point_by_its_inverse_standard_deviation():
+    """The fit against scipy's weighted least squares: log p̂ has standard deviation ≈ √((1 − p)/(n·p)), and
+    curve_fit with those sigmas minimises Σ (residual/σ)², the fit the docstring states. The curve is not an
+    exact power law, so other weights (inverse variances) give another slope."""
+    from scipy.optimize import curve_fit
+
+    eps = np.geomspace(0.01, 0.16, 5)
+    counts, n = [6, 9, 31, 44, 95], 200
+    m = fit_power_law(eps, _nested_flips(counts, n), n_resamples=20)
+    p = np.array(counts) / n
+    sd = np.sqrt((1 - p) / (n * p))
+    (slope, intercept), _ = curve_fit(lambda le, b, a: a + b * le, np.log(eps), np.log(p), sigma=sd)
+    assert m.value == pytest.approx(slope, rel=1e-7) and m.details["A"] == pytest.approx(np.exp(intercept), rel=1e-6)
+    unweighted = np.polyfit(np.log(eps), np.log(p), 1)[0]
+    assert abs(slope - unweighted) > 0.02  # the weights matter on this curve
+
+
+def test_an_eps_with_error_exactly_max_error_is_fitted():
+    eps = np.array([0.01, 0.02, 0.04, 0.08])
+    m = fit_power_law(eps, _nested_flips([10, 20, 40, 50], 100), max_error=0.5, n_resamples=20)
+    assert m.details["fit_points"] == 4 and m.details["eps_high"] == 0.08
+    m = fit_power_law(eps, _nested_flips([10, 20, 40, 51], 100), max_error=0.5, n_resamples=20)
+    assert m.details["fit_points"] == 3 and m.details["eps_high"] == 0.04
+
+
 def test_two_eps_with_exactly_min_errors_flips_are_enough():
     eps = np.array([0.01, 0.02])
     flips = np.zeros((100, 2), dtype=bool)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
 import pytest
+from scipy import stats as st
 
 from robtest.errors import InvalidArgument
 from robtest.properties.sequential import (
@@ -79,6 +81,63 @@ def test_naive_repeated_looks_would_undercover():
         seq_miss += not low <= p <= high
     assert seq_miss / reps <= 0.05
     assert naive_miss / reps > 0.2
+
+
+@pytest.mark.parametrize("kind", ["proportion", "mean"])
+def test_each_look_spends_its_own_alpha(kind):
+    """Look k of K reports the interval at α/(2(K−1)) (interim) or α/2 (the last): the α spent adds up to α."""
+    alpha, n_total, first = 0.05, 1000, 100
+    check = SequentialCheck(n_total=n_total, first=first, threshold=0.5, comparison=">=", kind=kind)
+    planned = check.planned
+    assert planned == (100, 200, 400, 800, 1000)
+    k = len(planned)
+    spent = [alpha / (2 * (k - 1))] * (k - 1) + [alpha / 2]
+    for look, a in zip(planned, spent, strict=True):
+        total = 0.5 * look  # right at the threshold: no look decides, every look is taken
+        assert not check(total, look)
+        got = check.interval(total, look)
+        if kind == "proportion":
+            want = tuple(float(v) for v in clopper_pearson(int(total), look, alpha=a))
+        else:
+            h = math.sqrt(math.log(2 / a) / (2 * look))
+            want = (0.5 - h, 0.5 + h)
+        assert got == pytest.approx(want, rel=1e-12), (look, a)
+    assert check.looks_taken == k and sum(spent) == pytest.approx(alpha)
+
+
+def _exact_error(p: float, *, n_total: int, first: int, threshold: float, kind: str = "proportion",
+                 naive: bool = False) -> float:
+    """The exact probability that the sequential procedure on Bernoulli(p) outcomes reports an interval that
+    misses p: the counts' distribution carried from look to look (binomial increments), each look's decision
+    and interval taken from SequentialCheck itself (for ``kind="mean"`` the 0/1 values are values in [0, 1]
+    and the Hoeffding interval depends on their sum only). ``naive`` spends the whole α at every look."""
+    check = SequentialCheck(n_total=n_total, first=first, threshold=threshold, comparison=">=", kind=kind)
+    if naive:
+        check.alphas = (0.05,) * len(check.planned)
+    dist, prev, miss = np.ones(1), 0, 0.0
+    for i, n in enumerate(check.planned):
+        dist = np.convolve(dist, st.binom.pmf(np.arange(n - prev + 1), n - prev, p))
+        prev = n
+        for c in np.flatnonzero(dist > 1e-15):
+            at = copy.deepcopy(check)
+            at.looks_taken = i
+            stops = at(float(c), n) or i == len(check.planned) - 1
+            if stops:
+                low, high = at.interval(float(c), n)
+                miss += dist[c] * (not low <= p <= high)
+                dist[c] = 0.0
+    return miss
+
+
+@pytest.mark.parametrize("kind", ["proportion", "mean"])
+@pytest.mark.parametrize("p", [0.6, 0.7, 0.75, 0.9])
+def test_error_spent_is_at_most_alpha_exactly(p, kind):
+    """Not a simulation: the exact error rate of the whole procedure (looks at 25, 50, ..., 400 and 500), at
+    and around the threshold, is within α = 0.05; a 95% interval at every look would not be."""
+    err = _exact_error(p, n_total=500, first=25, threshold=0.7, kind=kind)
+    assert err <= 0.05
+    if p == 0.7 and kind == "proportion":  # at the threshold optional stopping bites: the naive rule errs more
+        assert _exact_error(p, n_total=500, first=25, threshold=0.7, naive=True) > 0.1
 
 
 def test_hoeffding_interval_and_bad_arguments():
