@@ -25,11 +25,13 @@ from robtest.errors import (
     RobtestError,
     RobustnessWarning,
     UnsafeCheckpointError,
+    UnsupportedModelError,
 )
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"adapters", "attacks", "data", "diagnostics", "evaluate", "models", "properties", "stats", "weights",
+_SUBMODULES = {"adapters", "attacks", "certify", "data", "diagnostics", "evaluate", "models", "properties", "stats",
+               "weights",
                "measurement"}
 # Public names re-exported from submodules, loaded on first access.
 _LAZY = {
@@ -45,7 +47,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from robtest import adapters, attacks, data, models, stats, weights  # noqa: F401
+    from robtest import adapters, attacks, certify, data, models, stats, weights  # noqa: F401
     from robtest.adapters import Logits, timm_normalized  # noqa: F401
     from robtest.evaluate import evaluate_accuracy  # noqa: F401
     from robtest.measurement import Measurement  # noqa: F401
@@ -83,6 +85,7 @@ __all__ = [
     "RobtestError",
     "RobustnessWarning",
     "UnsafeCheckpointError",
+    "UnsupportedModelError",
     "__version__",
     "evaluate_accuracy",
     "load_weights",

@@ -16,6 +16,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "AttackInvariantError",
     "DistributedError",
+    "UnsupportedModelError",
     "RobustnessWarning",
     "EvaluationWarning",
     "ModelStateWarning",
@@ -53,6 +54,11 @@ class UnsafeCheckpointError(RobtestError):
 
 class AttackInvariantError(RobtestError, AssertionError):
     """An attack returned an example outside the ε-ball or the box: a bug in robtest, please report it."""
+
+
+class UnsupportedModelError(RobtestError, TypeError):
+    """The bound engine (:mod:`robtest.certify`) cannot certify this model: a layer or operation it has no
+    sound bound for (max-pooling, tanh, rounding...). The message names it; the attack-only verdict still works."""
 
 
 class RobustnessWarning(UserWarning):

@@ -6,6 +6,10 @@ One function, :func:`train_classifier`, covers plain training and the recipes th
   1 − α, default 0.5);
 - ``adversarial="pgd"``: Madry et al. 2018, training on PGD examples (random start, ``pgd_steps`` steps of
   2.5·ε/steps), ``adv_weight`` 1 by default;
+- ``adversarial="ibp"``: Gowal et al. 2018's interval bound propagation training (see
+  :mod:`robtest.certify.training`), ``κ·CE(z) + (1−κ)·CE(worst-case IBP logits)``, with ε ramped from 0 and κ
+  from 1 to ``ibp_kappa`` over ``eps_ramp`` epochs, updated every step; the model then certifies
+  (:func:`robtest.certify.certify`);
 - ``eps_ramp``: ε grows linearly over the first ``eps_ramp`` epochs (PGD training at large ε stays at chance
   without it);
 - ``weight_decay``: L2 penalty ``weight_decay/2 · ‖θ‖²`` (through the optimiser), on every parameter, or with
@@ -30,13 +34,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from robtest.certify.training import IBPTrainer
 from robtest.models import model_device
 from robtest.rng import global_rng_kept
 
 __all__ = ["train_classifier", "first_and_last_layers", "flush_denormal_enabled", "ADVERSARIAL", "LOSSES", "NOISES",
            "OPTIMIZERS"]
 
-ADVERSARIAL = (None, "fgsm", "pgd")
+ADVERSARIAL = (None, "fgsm", "pgd", "ibp")
 NOISES = (None, "sign", "uniform")
 LOSSES = ("ce", "ovr")
 OPTIMIZERS = ("adam", "sgd")
@@ -130,7 +135,7 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
                      noise: str | None = None, noise_eps: float = 0.0,
                      noise_sigma: float = 0.0, noise_copies: int = 0, entropy_penalty: float = 0.0,
                      label_smoothing: float = 0.0, bounds: tuple[float, float] = (0.0, 1.0),
-                     reinit: bool = False) -> nn.Module:
+                     reinit: bool = False, ibp_kappa: float = 0.5) -> nn.Module:
     """Train ``model`` on ``(x, y)`` for ``epochs`` with one of the recipes above; same seed, same weights.
 
     With ``reinit=True`` every layer is first reinitialised from ``seed`` (so the result does not depend on the
@@ -168,6 +173,9 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
         raise ValueError(f"noise_eps: expected a radius > 0 for noise={noise!r} but got {noise_eps!r}")
     if adversarial and not eps > 0:
         raise ValueError(f"eps: expected a radius > 0 for adversarial={adversarial!r} but got {eps!r}")
+    if adversarial == "ibp" and (loss != "ce" or noise_copies or label_smoothing or entropy_penalty):
+        raise ValueError("adversarial: 'ibp' trains the cross-entropy of the clean and worst-case logits alone; "
+                         "got it with loss, noise_copies, label_smoothing or entropy_penalty")
     if noise_copies and not noise_sigma > 0:
         raise ValueError(f"noise_sigma: expected > 0 with noise_copies={noise_copies} but got {noise_sigma!r}")
     if weight_decay_on is not None:
@@ -191,6 +199,9 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
             opt = (torch.optim.Adam(groups, lr=lr) if optimizer == "adam"
                    else torch.optim.SGD(groups, lr=lr, momentum=momentum))
             g = torch.Generator(device="cpu").manual_seed(seed)
+            ibp = None
+            if adversarial == "ibp":  # traced once, before the model is put in train mode
+                ibp = IBPTrainer(model, x[:2].to(dev), eps=eps, kappa=ibp_kappa, bounds=bounds)
             model.train()
             n = x.shape[0]
             for epoch in range(epochs):
@@ -204,6 +215,11 @@ def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epoc
                         noisy = xb.repeat(noise_copies, *([1] * (xb.dim() - 1)))
                         noisy = (noisy + noise_sigma * _host_rand(noisy, g, normal=True)).clamp(lo, hi)
                         xb, yb = torch.cat([xb, noisy]), yb.repeat(noise_copies + 1)
+                    if ibp is not None:
+                        opt.zero_grad(set_to_none=True)
+                        ibp.loss(xb, yb, progress=(epoch + i / n) / eps_ramp if eps_ramp else 1.0).backward()
+                        opt.step()
+                        continue
                     if adversarial:
                         xa = _adversarial_batch(model, xb, yb, how=adversarial, eps=e, steps=pgd_steps, kind=loss,
                                                 g=g, bounds=bounds)
