@@ -26,7 +26,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BASELINE_SCHEMA", "REPORT_SCHEMA", "BaselineError", "baseline_entry", "compare", "load_baseline",
+from robtest.errors import BaselineError
+
+__all__ = ["BASELINE_SCHEMA", "REPORT_SCHEMA", "baseline_entry", "compare", "load_baseline",
            "mcnemar", "model_fingerprint", "paired_mean_test"]
 
 REPORT_SCHEMA = "robtest-report/1"
@@ -34,10 +36,6 @@ BASELINE_SCHEMA = "robtest-baseline/1"
 
 #: Which way is better for each property: "higher" (floors), "lower" (ceilings), "inside" (a range).
 _BETTER = {">=": "higher", "<=": "lower", "in": "inside"}
-
-
-class BaselineError(ValueError):
-    """A baseline file that cannot be used (missing, not JSON, another schema)."""
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:

@@ -7,8 +7,15 @@ torch.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from robtest.fuzz import InvarianceCheck
+
 __all__ = [
     "RobtestError",
+    "BaselineError",
     "InvalidArgument",
     "InputError",
     "ModelOutputError",
@@ -16,6 +23,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "AttackInvariantError",
     "DistributedError",
+    "InvarianceError",
     "RobustnessWarning",
     "EvaluationWarning",
     "ModelStateWarning",
@@ -53,6 +61,21 @@ class UnsafeCheckpointError(RobtestError):
 
 class AttackInvariantError(RobtestError, AssertionError):
     """An attack returned an example outside the ε-ball or the box: a bug in robtest, please report it."""
+
+
+class BaselineError(RobtestError, ValueError):
+    """A baseline file that cannot be used (missing, not JSON, another schema)."""
+
+
+# Not a RobtestError: it is the failed assertion of a user's test (pytest shows it as one, with the test's own
+# traceback and hypothesis's falsifying example), not an error robtest reports in place of the test.
+class InvarianceError(AssertionError):
+    """A perturbation changed predictions it should not have. ``check`` holds the numbers, ``artifacts`` the folder."""
+
+    def __init__(self, message: str, check: InvarianceCheck, artifacts: Path | None = None) -> None:
+        super().__init__(message)
+        self.check = check
+        self.artifacts = artifacts
 
 
 class RobustnessWarning(UserWarning):

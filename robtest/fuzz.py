@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from robtest.errors import InputError, InvalidArgument
+from robtest.errors import InputError, InvalidArgument, InvarianceError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from robtest.measurement import Measurement
     from robtest.strategies import Perturbation
 
-__all__ = ["BUDGETS", "InvarianceError", "InvarianceCheck", "FuzzResult", "assert_invariant", "check_invariance",
+__all__ = ["BUDGETS", "InvarianceCheck", "FuzzResult", "assert_invariant", "check_invariance",
            "fuzz", "save_artifacts", "configure_hypothesis", "restore_hypothesis", "budget_examples"]
 
 #: max_examples per budget tier (``--robust-budget``, the ``budget=`` of ``fuzz``).
@@ -50,15 +50,6 @@ def budget_examples(budget: str) -> int:
 
 
 # -- checking one perturbation ---------------------------------------------------------------------------------
-
-class InvarianceError(AssertionError):
-    """A perturbation changed predictions it should not have. ``check`` holds the numbers, ``artifacts`` the folder."""
-
-    def __init__(self, message: str, check: InvarianceCheck, artifacts: Path | None = None) -> None:
-        super().__init__(message)
-        self.check = check
-        self.artifacts = artifacts
-
 
 @dataclass(frozen=True)
 class InvarianceCheck:
@@ -275,7 +266,7 @@ def assert_invariant(
     >>> assert_invariant(model, x, torch.zeros(3, dtype=torch.long), Offset(0.2))
     Traceback (most recent call last):
     ...
-    robtest.fuzz.InvarianceError: offset +0.200 on every pixel flips 3 of 3 points (0→1 ×3; indices [0, 1, 2])
+    robtest.errors.InvarianceError: offset +0.200 on every pixel flips 3 of 3 points (0→1 ×3; indices [0, 1, 2])
     """
     __tracebackhide__ = True  # pytest shows the user's line and this message, not robtest's internals
     if isinstance(max_flips, bool) or not isinstance(max_flips, int) or max_flips < 0:

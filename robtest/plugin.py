@@ -289,7 +289,8 @@ def _check_paths(config: pytest.Config, s: Settings) -> None:
             raise pytest.UsageError(f"{flag}: the folder {str(folder)!r} (for {path!r}) does not exist; create it or "
                                     "choose another path")
     if s.baseline is not None:
-        from robtest.baseline import BaselineError, load_baseline
+        from robtest.baseline import load_baseline
+        from robtest.errors import BaselineError
 
         try:
             config.stash[BASELINE] = load_baseline(s.baseline)

@@ -713,7 +713,7 @@ class RobustSession:
         """Check that ``perturbation`` (from :mod:`robtest.strategies`) changes at most ``max_flips`` of the
         model's predictions on the test points (or on ``subset``: a number of points or their indices).
 
-        Raises :class:`robtest.fuzz.InvarianceError` (an AssertionError) naming the change and the flipped
+        Raises :class:`robtest.errors.InvarianceError` (an AssertionError) naming the change and the flipped
         points, and saves their images under ``artifacts_dir`` (inside ``@given``: the final, minimal example).
         Returns the :class:`robtest.fuzz.InvarianceCheck` when it holds.
         """
