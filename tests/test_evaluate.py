@@ -274,7 +274,6 @@ def test_bf16_attack_and_channels_last_stay_within_the_stated_tolerance():
         evaluate_accuracy(model, data, precision="fp16", device="cpu")
 
 
-<<<<<<< HEAD
 def test_per_class_accuracy_and_the_flip_matrix_account_for_every_sample(trained_mlp):
     from scipy.stats import binomtest
 
@@ -290,7 +289,8 @@ def test_per_class_accuracy_and_the_flip_matrix_account_for_every_sample(trained
     # the predictions behind the matrix are those of the separate forward pass: robust exactly where they are right
     labels = [int(data[1][i]) for i in m.details["sample_ids"]]
     assert [int(p == t) for p, t in zip(m.details["predictions"], labels, strict=True)] == m.details["outcomes"]
-=======
+
+
 class _TiedInBf16(nn.Module):
     """Two logits 0.001 apart, [s, s + 0.001]: class 1 wins in fp32 at every input, while in bf16 (spacing 2⁻⁷
     near s ≈ 1) both round to s and the tie goes to class 0."""
@@ -345,4 +345,3 @@ def test_eot_predictions_average_four_times_the_attack_draws():
         warnings.simplefilter("ignore")  # the probe reports the model as randomised
         m = evaluate_accuracy(_Cycle(), (x, y), eot=8, batch_size=8, device="cpu")
     assert m.value == 1.0 and m.details["eot_draws"] == 8
->>>>>>> mutation-tests
