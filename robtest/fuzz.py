@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from robtest.errors import InputError, InvalidArgument, InvarianceError
+from robtest.validation import integer
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -269,8 +270,7 @@ def assert_invariant(
     robtest.errors.InvarianceError: offset +0.200 on every pixel flips 3 of 3 points (0→1 ×3; indices [0, 1, 2])
     """
     __tracebackhide__ = True  # pytest shows the user's line and this message, not robtest's internals
-    if isinstance(max_flips, bool) or not isinstance(max_flips, int) or max_flips < 0:
-        raise InvalidArgument(f"max_flips: expected an integer >= 0 but got {max_flips!r}")
+    integer("max_flips", max_flips, low=0)
     check, xs, xp = check_invariance(model, x, y_or_pred, perturbation, subset=subset, eligible=eligible,
                                      batch_size=batch_size, seed=seed)
     if check.flips <= max_flips:
@@ -415,10 +415,8 @@ def fuzz(
     from robtest import strategies as rst
 
     n_max = budget_examples(budget) if max_examples is None else max_examples
-    if isinstance(n_max, bool) or not isinstance(n_max, int) or n_max < 1:
-        raise InvalidArgument(f"max_examples: expected an integer >= 1 but got {max_examples!r}")
-    if isinstance(max_flips, bool) or not isinstance(max_flips, int) or max_flips < 0:
-        raise InvalidArgument(f"max_flips: expected an integer >= 0 but got {max_flips!r}")
+    integer("max_examples", n_max)
+    integer("max_flips", max_flips, low=0)
     opts = dict(options or {})
     if isinstance(strategy, str):
         name, strat = strategy, rst.get_strategy(strategy, **opts)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from robtest.errors import InvalidArgument, ModelStateWarning
+from robtest.validation import integer
 
 __all__ = ["AsLogits", "BPDA", "EOT", "Fast", "Normalized", "eval_mode", "on_device", "model_device"]
 
@@ -269,8 +270,7 @@ class EOT(nn.Module):
 
     def __init__(self, model: nn.Module, *, draws: int = 8) -> None:
         super().__init__()
-        if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-            raise InvalidArgument(f"EOT: expected draws to be an integer >= 1 but got {draws!r}")
+        integer("EOT draws", draws)
         self.model, self.draws = model, draws
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

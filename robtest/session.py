@@ -616,7 +616,7 @@ class RobustSession:
 
         See :func:`robtest.properties.power_law_exponent`; attack options (``norm``, ``steps``...) pass through.
         """
-        from robtest.properties._common import pair
+        from robtest.validation import pair
         from robtest.properties.power_law import power_law_exponent
 
         rule = self._rule(rule)

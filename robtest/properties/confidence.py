@@ -23,10 +23,10 @@ from robtest.attacks._driver import check_bounds
 from robtest.errors import InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
-from robtest.properties._common import choice, number, positive_int
 from robtest.properties.sequential import SequentialCheck, look_schedule
 from robtest.rng import SampleRNG, as_rng, global_rng_kept, seed_batch
 from robtest.stats import bootstrap_ci
+from robtest.validation import choice, number, positive_int
 
 __all__ = ["SOURCES", "STATISTICS", "non_example_confidence", "non_examples"]
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from robtest.errors import InvalidArgument
 from robtest.stats import clopper_pearson
+from robtest.validation import integer
 
 __all__ = ["FIRST_LOOK", "KINDS", "SequentialCheck", "look_schedule", "spending", "sequential_mean",
            "hoeffding_interval"]
@@ -43,10 +44,8 @@ def look_schedule(n_total: int, first: int = FIRST_LOOK) -> tuple[int, ...]:
     >>> look_schedule(50)
     (50,)
     """
-    if not isinstance(n_total, int) or n_total < 1:
-        raise InvalidArgument(f"n_total: expected an integer >= 1 but got {n_total!r}")
-    if isinstance(first, bool) or not isinstance(first, int) or first < 1:
-        raise InvalidArgument(f"first: expected an integer >= 1 (samples at the first look) but got {first!r}")
+    integer("n_total", n_total)
+    integer("first", first, hint=" (samples at the first look)")
     looks, n = [], first
     while n < n_total:
         looks.append(n)
