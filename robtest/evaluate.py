@@ -308,7 +308,8 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
     from robtest import diagnostics
     from robtest.adapters import Logits, adapt_outputs
     from robtest.indicators import PROBE_POINTS, check_attack, check_stateful, probe_model, settle, snapshot
-    from robtest.models import EOT, PRECISIONS, Fast
+    from robtest.models import EOT, Fast
+    from robtest.settings import PRECISIONS
 
     spec = get_attack(attack) if attack is not None else None
     if spec is not None:

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from robtest.errors import InvalidArgument, ModelStateWarning
+from robtest.settings import PRECISIONS
 from robtest.validation import integer
 
 __all__ = ["AsLogits", "BPDA", "EOT", "Fast", "Normalized", "eval_mode", "on_device", "model_device"]
@@ -276,9 +277,6 @@ class EOT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logp = torch.stack([torch.log_softmax(self.model(x), dim=1) for _ in range(self.draws)])
         return torch.logsumexp(logp, dim=0) - math.log(self.draws)
-
-
-PRECISIONS = ("fp32", "bf16")
 
 
 class Fast(nn.Module):

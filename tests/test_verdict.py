@@ -1,4 +1,4 @@
-"""robtest.session.decide: each verdict rule reads the right end of the interval, for floors, ceilings and ranges."""
+"""robtest.verdict.decide: each verdict rule reads the right end of the interval, for floors, ceilings and ranges."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from robtest.errors import InvalidArgument
 from robtest.measurement import Measurement
-from robtest.session import RULES, decide
+from robtest.verdict import RULES, decide
 
 # The estimate 0.5 with the interval [0.4, 0.6]: point reads 0.5, confident the worse end, plausible the better.
 M = Measurement("rate", 0.5, 0.4, 0.6, n=100)
@@ -59,8 +59,8 @@ def test_unknown_rule_is_named():
 
 def test_rounding_never_hides_why_a_value_failed_its_threshold():
     from robtest.measurement import Measurement
-    from robtest.plugin import summary_rows
-    from robtest.session import Verdict
+    from robtest.summary import summary_rows
+    from robtest.verdict import Verdict
 
     m = Measurement("accuracy", 0.11987, 0.1, 0.14, n=100)
     v = Verdict("accuracy_floor", m, 0.12, ">=", "point", met=False)
