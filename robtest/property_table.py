@@ -67,8 +67,8 @@ class Property:
     #: ``"attack"``: every option of the attack named by the ``attack`` keyword passes through (checked against
     #: the attack registry); ``"strategy"``: the fuzzing strategy's options do. None: no others.
     passes: str | None = None
-    #: How it stops early; the function then takes ``sequential`` and ``budget`` (the markers default to
-    #: sequential). None: it always runs to the end.
+    #: Where it stops early, with ``sequential=True`` (the markers' default); the function then takes
+    #: ``sequential`` and ``budget`` (:mod:`robtest.properties.sequential`). None: it always runs to the end.
     stops: str | None = None
     #: The HTML report's plot of its measurement (a name in :data:`robtest.html_report.PLOTS`).
     plot: str | None = None
@@ -103,7 +103,7 @@ PROPERTIES: dict[str, Property] = {p.name: p for p in (
         summary="accuracy under an attack at radius eps is at least floor",
         function="robtest.properties.accuracy:robust_accuracy",
         threshold="floor", comparison=">=", required=("eps", "floor"), options=("attack",), passes="attack",
-        stops="sequential: exact (Clopper–Pearson) intervals of the accuracy at 64·2^k samples and the end",
+        stops="at the first look (64·2^k samples, then the end) whose exact interval of the accuracy clears the floor",
     ),
     Property(
         name="confidence_ceiling",
@@ -111,8 +111,8 @@ PROPERTIES: dict[str, Property] = {p.name: p for p in (
         function="robtest.properties.confidence:non_example_confidence",
         threshold="ceiling", comparison="<=", required=("ceiling",),
         options=("source", "steps", "step_size", "classes", "std", "statistic"),
-        stops="sequential: Hoeffding intervals of the mean confidence at a 16th of the samples (at least 16), "
-              "doubling; the max statistic stops at the first confidence above the ceiling",
+        stops="at the first look (a 16th of the samples, at least 16, doubling) whose Hoeffding interval of the mean "
+              "clears the ceiling; with the max statistic, at the first confidence above it",
         plot="examples",
     ),
     Property(

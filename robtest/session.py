@@ -36,6 +36,7 @@ from robtest.verdict import Verdict, check_rule, decide, straddles
 __all__ = ["RobustSession"]
 
 _CLEAN = (None, "none", "clean")  # attack names that mean no attack
+_RUN = object()  # "the run's setting", where None means something else
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,17 @@ def _tolerance(value: object) -> float | None:
     if t < 0:
         raise InvalidArgument(f"tolerance: expected a number >= 0 (an accuracy margin) but got {t!r}")
     return t
+
+
+def _settings_of(entry: Property, params: Mapping[str, inspect.Parameter], given: dict[str, Any]) -> dict[str, Any]:
+    """What a baseline pairs a call on: the property's own keywords (the function's defaults for those not given,
+    without the threshold) and the options passed through, JSON-safe."""
+    own = [k for k in (*entry.required, *entry.options) if k != entry.threshold]
+    settings = {k: _json_value(given[k] if k in given else params[k].default) for k in own}
+    settings.update({k: _json_value(v) for k, v in given.items() if k not in own})
+    if entry.passes == "attack" and settings.get("attack") in _CLEAN:
+        settings["attack"] = None
+    return settings
 
 
 class RobustSession:
@@ -288,6 +300,7 @@ class RobustSession:
                               f"{', '.join(sorted(kw))}")
 
     def _verdict(self, entry: Property, kwargs: dict[str, Any], source: str) -> Verdict:
+        """Every property's one path: read the call, evaluate in the evaluation context, judge, record."""
         fn = entry.load()
         params = inspect.signature(fn).parameters
         kw = dict(kwargs)
@@ -298,21 +311,14 @@ class RobustSession:
         rule = check_rule(kw.pop("rule", None) or self.rule)
         value = kw.pop(entry.threshold)
         limit = pair(entry.threshold, value) if entry.comparison == "in" else number(entry.threshold, value)
-        required = {k: kw.pop(k) for k in entry.required if k in kw}
+        given = {k: kw.pop(k) for k in entry.required if k in kw}
         allow = diagnostics.check_allow(kw.pop("allow", None))
         knobs = self._knobs(kw)
         stop = {k: kw.pop(k) for k in STOP_KNOBS if k in kw} if entry.stops else {}
-        options = self._options(entry, kw, fn)
+        given.update(self._options(entry, kw, fn))
+        call = _Call(entry.name, _settings_of(entry, params, given), tolerance, source)
 
-        own = (*entry.required, *entry.options)
-        settings = {k: _json_value({**required, **options}.get(k, params[k].default if k in params else None))
-                    for k in own if k != entry.threshold}
-        settings.update({k: _json_value(v) for k, v in options.items() if k not in own})
-        if entry.passes == "attack" and settings.get("attack") in _CLEAN:
-            settings["attack"] = None
-        call = _Call(entry.name, settings, tolerance, source)
-
-        args: dict[str, Any] = {**required, **options, **knobs, "bounds": self.bounds, "device": self.device}
+        args: dict[str, Any] = {**given, **knobs, "bounds": self.bounds, "device": self.device}
         if args["samples"] is None:
             del args["samples"]  # all of them, or the function's own count (non-examples: 200)
         if entry.threshold in params:
@@ -325,9 +331,8 @@ class RobustSession:
             if self.settings.baseline is not None or self.settings.saving_baseline:
                 sequential = False  # every sample: a baseline's per-sample values pair with this run's
             args.update(sequential=sequential, budget=budget)
-        for k in ("precision", "channels_last"):
-            if k in params:
-                args[k] = getattr(self.settings, k)
+        args.update({k: getattr(self.settings, k) for k in ("precision", "channels_last") if k in params})
+
         with self._task(call):
             if "sample_ids" in params:
                 args["sample_ids"] = self._paired_ids(call)
@@ -346,10 +351,10 @@ class RobustSession:
 
     # -- fuzzing (robtest.fuzz, robtest.strategies) --------------------------------------------------------------
 
-    def _fuzz_data(self, samples: int | None = None, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The evaluated points (a seeded subset when ``samples`` is set; default the run's) and the model's clean
+    def _fuzz_data(self, samples: Any = _RUN, seed: Any = _RUN) -> tuple[torch.Tensor, torch.Tensor]:
+        """The evaluated points (a seeded subset when ``samples`` is set; by default the run's) and the model's clean
         predictions, computed once: an ``@given`` test calls :meth:`assert_invariant` for every example."""
-        key = (self.samples if samples is None else samples, self.seed if seed is None else seed)
+        key = (self.samples if samples is _RUN else samples, self.seed if seed is _RUN else seed)
         if key not in self._fuzz_points:
             from robtest.data import iter_batches
             from robtest.fuzz import _logits
@@ -448,9 +453,9 @@ def _docstring(entry: Property, fn: Callable[..., Any]) -> str:
     own = ", ".join(f"``{k}``" for k in entry.options) or "none"
     passes = ("; every option of the named attack passes through (checked against the attack registry)"
               if entry.passes == "attack" else "")
-    stops = (f" It stops early ({entry.stops}) with ``sequential=True`` (a marker's default), and stops when a "
-             "budget (``max_seconds``, also the run's ``--robust-max-seconds``, or ``max_samples``) runs out: the "
-             "verdict is then 'inconclusive' (never a pass) unless the interval already clears the threshold."
+    stops = (f" With ``sequential=True`` (a marker's default) it stops {entry.stops}; a budget (``max_seconds``, "
+             "also the run's ``--robust-max-seconds``, or ``max_samples``) stops it too, and the verdict is then "
+             "'inconclusive' (never a pass) unless the interval already clears the threshold."
              if entry.stops else "")
     head = (f"The ``{entry.name}`` property: {entry.summary}. Returns a :class:`~robtest.verdict.Verdict` whose "
             f"measurement must be {where} ``{entry.threshold}`` by ``rule`` (default: the run's); the marker "
