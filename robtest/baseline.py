@@ -26,18 +26,18 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BASELINE_SCHEMA", "REPORT_SCHEMA", "BaselineError", "baseline_entry", "compare", "load_baseline",
+from robtest.errors import BaselineError
+from robtest.property_table import PROPERTIES
+
+__all__ = ["BASELINE_SCHEMA", "REPORT_SCHEMA", "baseline_entry", "compare", "load_baseline",
            "mcnemar", "model_fingerprint", "paired_mean_test"]
 
 REPORT_SCHEMA = "robtest-report/1"
 BASELINE_SCHEMA = "robtest-baseline/1"
 
-#: Which way is better for each property: "higher" (floors), "lower" (ceilings), "inside" (a range).
+#: Which way is better for each comparison of the property table: "higher" (floors), "lower" (ceilings),
+#: "inside" (a range).
 _BETTER = {">=": "higher", "<=": "lower", "in": "inside"}
-
-
-class BaselineError(ValueError):
-    """A baseline file that cannot be used (missing, not JSON, another schema)."""
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:
@@ -194,7 +194,8 @@ def compare(entry: dict[str, Any] | None, rec: dict[str, Any], *, rec_id: str, t
     """The baseline comparison of a record: ``status`` is ok, regression, mismatch, missing or not compared."""
     prop = rec["property"]
     out: dict[str, Any] = {"tolerance": tolerance, "alpha": alpha}
-    if prop == "fuzz" or rec.get("measurement") is None:
+    spec = PROPERTIES.get(prop)
+    if (spec is not None and spec.search) or rec.get("measurement") is None:
         return {**out, "status": "not compared", "message": "fuzzing results are not compared with baselines"}
     if entry is None:
         return {**out, "status": "missing",

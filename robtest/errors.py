@@ -7,8 +7,15 @@ torch.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from robtest.fuzz import InvarianceCheck
+
 __all__ = [
     "RobtestError",
+    "BaselineError",
     "InvalidArgument",
     "InputError",
     "ModelOutputError",
@@ -17,6 +24,7 @@ __all__ = [
     "AttackInvariantError",
     "DistributedError",
     "UnsupportedModelError",
+    "InvarianceError",
     "RobustnessWarning",
     "EvaluationWarning",
     "ModelStateWarning",
@@ -59,6 +67,21 @@ class AttackInvariantError(RobtestError, AssertionError):
 class UnsupportedModelError(RobtestError, TypeError):
     """The bound engine (:mod:`robtest.certify`) cannot certify this model: a layer or operation it has no
     sound bound for (max-pooling, tanh, rounding...). The message names it; the attack-only verdict still works."""
+
+
+class BaselineError(RobtestError, ValueError):
+    """A baseline file that cannot be used (missing, not JSON, another schema)."""
+
+
+# Not a RobtestError: it is the failed assertion of a user's test (pytest shows it as one, with the test's own
+# traceback and hypothesis's falsifying example), not an error robtest reports in place of the test.
+class InvarianceError(AssertionError):
+    """A perturbation changed predictions it should not have. ``check`` holds the numbers, ``artifacts`` the folder."""
+
+    def __init__(self, message: str, check: InvarianceCheck, artifacts: Path | None = None) -> None:
+        super().__init__(message)
+        self.check = check
+        self.artifacts = artifacts
 
 
 class RobustnessWarning(UserWarning):

@@ -23,6 +23,7 @@ from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
 from robtest.rng import SampleRNG, global_rng_kept, seed_batch
 from robtest.stats import corrected_counts, exceeds_noise, proportion_ci
+from robtest.validation import integer
 
 __all__ = ["evaluate_accuracy", "describe_attack", "corrected", "per_class", "flip_matrix"]
 
@@ -346,7 +347,8 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
     from robtest import diagnostics
     from robtest.adapters import Logits, adapt_outputs
     from robtest.indicators import PROBE_POINTS, check_attack, check_stateful, probe_model, settle, snapshot
-    from robtest.models import EOT, PRECISIONS, Fast
+    from robtest.models import EOT, Fast
+    from robtest.settings import PRECISIONS
 
     spec = get_attack(attack) if attack is not None else None
     if spec is not None:
@@ -354,8 +356,7 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
     elif options:
         raise InvalidArgument(f"attack options: expected none without an attack but got {', '.join(sorted(options))}; "
                               "name the attack (e.g. attack='pgd') or drop the options")
-    if eot is not None and (isinstance(eot, bool) or not isinstance(eot, int) or eot < 1):
-        raise InvalidArgument(f"eot: expected an integer >= 1 (draws per gradient) or None but got {eot!r}")
+    integer("eot", eot, hint=" (draws per gradient)", optional=True)
     if precision not in PRECISIONS:
         raise InvalidArgument(f"precision: expected one of {', '.join(PRECISIONS)} but got {precision!r}")
     lo, hi = check_bounds(bounds)

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from robtest.errors import InputError, InvalidArgument
+from robtest.errors import InputError, InvalidArgument, InvarianceError
+from robtest.validation import integer
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from robtest.measurement import Measurement
     from robtest.strategies import Perturbation
 
-__all__ = ["BUDGETS", "InvarianceError", "InvarianceCheck", "FuzzResult", "assert_invariant", "check_invariance",
+__all__ = ["BUDGETS", "InvarianceCheck", "FuzzResult", "assert_invariant", "check_invariance",
            "fuzz", "save_artifacts", "configure_hypothesis", "restore_hypothesis", "budget_examples"]
 
 #: max_examples per budget tier (``--robust-budget``, the ``budget=`` of ``fuzz``).
@@ -50,15 +51,6 @@ def budget_examples(budget: str) -> int:
 
 
 # -- checking one perturbation ---------------------------------------------------------------------------------
-
-class InvarianceError(AssertionError):
-    """A perturbation changed predictions it should not have. ``check`` holds the numbers, ``artifacts`` the folder."""
-
-    def __init__(self, message: str, check: InvarianceCheck, artifacts: Path | None = None) -> None:
-        super().__init__(message)
-        self.check = check
-        self.artifacts = artifacts
-
 
 @dataclass(frozen=True)
 class InvarianceCheck:
@@ -287,11 +279,10 @@ def assert_invariant(
     >>> assert_invariant(model, x, torch.zeros(3, dtype=torch.long), Offset(0.2))
     Traceback (most recent call last):
     ...
-    robtest.fuzz.InvarianceError: offset +0.200 on every pixel flips 3 of 3 points (0→1 ×3; indices [0, 1, 2])
+    robtest.errors.InvarianceError: offset +0.200 on every pixel flips 3 of 3 points (0→1 ×3; indices [0, 1, 2])
     """
     __tracebackhide__ = True  # pytest shows the user's line and this message, not robtest's internals
-    if isinstance(max_flips, bool) or not isinstance(max_flips, int) or max_flips < 0:
-        raise InvalidArgument(f"max_flips: expected an integer >= 0 but got {max_flips!r}")
+    integer("max_flips", max_flips, low=0)
     check, xs, xp = check_invariance(model, x, y_or_pred, perturbation, subset=subset, eligible=eligible,
                                      batch_size=batch_size, seed=seed)
     if check.flips <= max_flips:
@@ -437,10 +428,8 @@ def fuzz(
     from robtest.models import on_device
 
     n_max = budget_examples(budget) if max_examples is None else max_examples
-    if isinstance(n_max, bool) or not isinstance(n_max, int) or n_max < 1:
-        raise InvalidArgument(f"max_examples: expected an integer >= 1 but got {max_examples!r}")
-    if isinstance(max_flips, bool) or not isinstance(max_flips, int) or max_flips < 0:
-        raise InvalidArgument(f"max_flips: expected an integer >= 0 but got {max_flips!r}")
+    integer("max_examples", n_max)
+    integer("max_flips", max_flips, low=0)
     opts = dict(options or {})
     if isinstance(strategy, str):
         name, strat = strategy, rst.get_strategy(strategy, **opts)

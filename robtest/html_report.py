@@ -6,7 +6,8 @@ rather look at than read.
 The page has no external resources: styles inline, plots inline SVG, images as data URIs, so it can be
 attached to a CI run or mailed as one file.
 
-Plots come from what a record's measurement holds (``details``), whatever property made it:
+Each property's plot is the one its entry in :data:`robtest.property_table.PROPERTIES` names; any other record
+(a measurement made in a test body, a suite's claim) gets every plot whose data its ``details`` hold:
 
 - ``eps`` / ``error`` / ``A`` (:func:`robtest.properties.power_law_exponent`): adversarial error against ε on
   log–log axes, each point with its Clopper–Pearson interval, the fitted power law ``A·ε^B`` and the band
@@ -20,7 +21,8 @@ Plots come from what a record's measurement holds (``details``), whatever proper
 - a baseline comparison (``--robust-baseline``): one chart of every compared value against the baseline's.
 
 Plots need matplotlib (``pip install "robtest[report]"``); without it the page has everything else and says
-where each plot would be. This module imports only the standard library at import time.
+where each plot would be. This module imports only the standard library and robtest's torch-free tables
+(:mod:`robtest.property_table`, :mod:`robtest.summary`) at import time.
 """
 
 from __future__ import annotations
@@ -33,10 +35,14 @@ import math
 import re
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["render", "write_html", "figures_for", "main"]
+from robtest.property_table import PROPERTIES
+from robtest.summary import BAD, HEADER, PASSING, noted, summary_rows
+
+__all__ = ["PLOTS", "render", "write_html", "figures_for", "main"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em auto;max-width:1200px;color:#1b1b1b;
@@ -52,9 +58,6 @@ table.sum{width:100%}table.sum td:first-child{word-break:break-all;max-width:30e
 .diag{margin:.2em 0 .2em 1em;font-size:.85em}img.art{image-rendering:pixelated;max-width:360px;margin-right:.5em;
 border:1px solid #ccc}
 """
-
-_BAD = ("FAIL", "suspect", "regression", "no baseline", "mismatch", "test failed", "inconclusive")
-
 
 def _esc(x: object) -> str:
     return html.escape(str(x), quote=True)
@@ -208,59 +211,83 @@ def _plot_baseline(records: Sequence[dict[str, Any]]) -> str | None:
     return _svg(fig)
 
 
-#: (the details keys a plot needs, the plot), tried in order for every record.
-_PLOTS: tuple[tuple[tuple[str, ...], Callable[[dict[str, Any]], str]], ...] = (
-    (("eps", "error", "A", "eps_low", "eps_high"), _plot_power_law),
-    (("grid", "grid_accuracy"), _plot_offset),
-    (("ray",), _plot_ray),
-    (("examples",), _plot_examples),
-)
+def _artifact_images(m: dict[str, Any]) -> str:
+    art = m["details"]["artifacts"]
+    imgs = []
+    for name in ("original", "perturbed", "difference"):
+        f = Path(art) / f"{name}.png"
+        if f.is_file():
+            data = base64.b64encode(f.read_bytes()).decode("ascii")
+            imgs.append(f'<figure class="fig"><img class="art" alt="{name}" src="data:image/png;base64,{data}">'
+                        f"<figcaption>{name}</figcaption></figure>")
+    return "".join(imgs)
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A plot of a measurement: the ``details`` it needs (the first a list or dict), how to draw it, and whether
+    drawing it needs matplotlib."""
+
+    keys: tuple[str, ...]
+    draw: Callable[[dict[str, Any]], str]
+    matplotlib: bool = True
+
+    def fits(self, details: dict[str, Any]) -> bool:
+        if not all(k in details for k in self.keys):
+            return False
+        first = details[self.keys[0]]
+        if not self.matplotlib:  # images saved on disk
+            return isinstance(first, str) and Path(first).is_dir()
+        return isinstance(first, (list, dict))
+
+
+#: The plots by name (a property's entry names its own), in the order a record's plots are shown.
+PLOTS: dict[str, Plot] = {
+    "power_law": Plot(("eps", "error", "A", "eps_low", "eps_high"), _plot_power_law),
+    "offset": Plot(("grid", "grid_accuracy"), _plot_offset),
+    "ray": Plot(("ray",), _plot_ray),
+    "examples": Plot(("examples",), _plot_examples),
+    "artifacts": Plot(("artifacts",), _artifact_images, matplotlib=False),
+}
 
 
 def figures_for(rec: dict[str, Any]) -> list[str]:
-    """The HTML (inline SVG or images) of every plot a record's measurement can give; [] when it gives none.
+    """The HTML (inline SVG or images) of the plots of a record's measurement; [] when it has none.
 
+    A property's record gets the plot its table entry names; any other record every plot its details fit.
     Without matplotlib a plot is a note saying how to get it; fuzzing images need no matplotlib.
     """
     m = rec.get("measurement") or {}
     details = m.get("details") or {}
+    entry = PROPERTIES.get(rec.get("property", ""))
+    names = ([entry.plot] if entry.plot else []) if entry is not None else list(PLOTS)
     out = []
-    for keys, plot in _PLOTS:
-        if not all(k in details for k in keys) or not isinstance(details.get(keys[0]), (list, dict)):
+    for name in names:
+        plot = PLOTS[name]
+        if not plot.fits(details):
             continue
-        if _matplotlib() is None:
+        if plot.matplotlib and _matplotlib() is None:
             out.append('<p class="note">plot not drawn: matplotlib is not installed '
                        '(pip install "robtest[report]")</p>')
             continue
-        out.append(plot(m))
-    art = details.get("artifacts")
-    if isinstance(art, str) and Path(art).is_dir():
-        imgs = []
-        for name in ("original", "perturbed", "difference"):
-            f = Path(art) / f"{name}.png"
-            if f.is_file():
-                data = base64.b64encode(f.read_bytes()).decode("ascii")
-                imgs.append(f'<figure class="fig"><img class="art" alt="{name}" src="data:image/png;base64,{data}">'
-                            f"<figcaption>{name}</figcaption></figure>")
-        if imgs:
-            out.append("".join(imgs))
+        html_ = plot.draw(m)
+        if html_:
+            out.append(html_)
     return out
 
 
 # -- the page ---------------------------------------------------------------------------------------------------
 
 def _verdict_class(text: str) -> str:
-    if text.startswith(_BAD):
+    if text.startswith(BAD):
         return "bad"
     if "allowed" in text or "noted" in text:
         return "warn"
-    return "pass" if text.startswith(("pass", "test passed")) else ""
+    return "pass" if text.startswith(PASSING) else ""
 
 
 def render(report: dict[str, Any]) -> str:
     """The HTML page of a report (the dict ``--robust-report`` writes as JSON)."""
-    from robtest.plugin import _noted, summary_rows
-
     run = report.get("run", {})
     records = report.get("records", [])
     rows = summary_rows(records)
@@ -272,16 +299,13 @@ def render(report: dict[str, Any]) -> str:
            "<h1>Robustness report</h1>",
            f'<p>{len(records)} records, <span class="{"bad" if bad else "pass"}">{bad} not passing</span>'
            f" · schema {_esc(report.get('schema', '?'))}</p>"]
-    keys = ("robtest", "torch", "python", "device", "devices", "seed", "rule", "confidence", "samples", "batch_size",
-            "data", "baseline", "baseline_tolerance", "baseline_alpha", "git_commit", "started", "duration_s")
     out.append('<table class="meta">')
-    for k in keys:
-        if k in run and run[k] not in (None, [], ""):
-            v = ", ".join(map(str, run[k])) if isinstance(run[k], list) else run[k]
+    for k, v in run.items():  # every key robtest.reporter.run_metadata writes, in its order
+        if v not in (None, [], ""):
+            v = ", ".join(map(str, v)) if isinstance(v, list) else v
             out.append(f"<tr><td>{_esc(k)}</td><td>{_esc(v)}</td></tr>")
     out.append("</table>")
-    heads = ("test", "property", "setting", "measured [CI] n", "threshold", "verdict")
-    out.append('<h2>Summary</h2><table class="sum"><tr>' + "".join(f"<th>{h}</th>" for h in heads) + "</tr>")
+    out.append('<h2>Summary</h2><table class="sum"><tr>' + "".join(f"<th>{h}</th>" for h in HEADER) + "</tr>")
     for row in rows:
         cls = _verdict_class(row[-1])
         out.append("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row[:3])
@@ -317,7 +341,7 @@ def render(report: dict[str, Any]) -> str:
                         f'<span class="num">corrected {fix["value"]:.3f} [{fix["low"]:.3f}–{fix["high"]:.3f}]'
                         "</span> (what the verdict reads)</p>")
         for d in diags:
-            tag = "allowed" if d.get("allowed") else "noted" if _noted(d, r) else "SUSPECT"
+            tag = "allowed" if d.get("allowed") else "noted" if noted(d, r) else "SUSPECT"
             part.append(f'<p class="diag"><span class="{"bad" if tag == "SUSPECT" else "warn"}">{tag} '
                         f"{_esc(d['indicator'])}</span>: {_esc(d.get('message', ''))}</p>")
         part += [f'<div class="fig">{f}</div>' for f in figs]

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from robtest.errors import InvalidArgument, ModelStateWarning
+from robtest.settings import PRECISIONS
+from robtest.validation import integer
 
 __all__ = ["AsLogits", "BPDA", "EOT", "Fast", "Normalized", "eval_mode", "on_device", "model_device"]
 
@@ -145,6 +147,46 @@ def spread_device(spec: str, worker: int) -> str:
     return f"cuda:{worker % count}" if count > 1 else spec
 
 
+OUTPUTS = ("logits", "log_probabilities", "probabilities", "sigmoid")
+
+
+def output_kind(out: torch.Tensor) -> str:
+    """What a batch of model outputs looks like: logits, log-probabilities, probabilities or sigmoid values.
+
+    >>> output_kind(torch.tensor([[0.2, 0.8], [0.5, 0.5]]))
+    'probabilities'
+    >>> output_kind(torch.tensor([[2.0, -1.0], [0.3, 4.0]]))
+    'logits'
+    """
+    n, c = out.shape
+    if c < 2 or n == 0:
+        return "logits"
+    od = out.detach().double()
+    lo, hi = float(od.min()), float(od.max())
+    if lo >= 0 and hi <= 1:
+        if bool(torch.allclose(od.sum(1), torch.ones_like(od[:, 0]), atol=1e-3)):
+            return "probabilities"
+        # Per-class values in [0, 1] that are not a distribution: a sigmoid / one-vs-rest head, which (trained)
+        # spreads each row from near 0 to near 1. Raw logits of an untrained model can all land in a narrow
+        # band inside [0, 1], so ask for enough values and a wide spread.
+        spread = (od.amax(dim=1) - od.amin(dim=1)).median()
+        if od.numel() >= 16 and float(spread) >= 0.5:
+            return "sigmoid"
+    if hi <= 0 and bool(torch.allclose(od.exp().sum(1), torch.ones_like(od[:, 0]), atol=1e-3)):
+        return "log_probabilities"
+    return "logits"
+
+
+def as_logits(out: torch.Tensor, kind: str) -> torch.Tensor:
+    """Outputs of ``kind`` turned into logits an attack can ascend (the argmax is unchanged)."""
+    if kind == "probabilities":
+        return out.clamp_min(1e-30).log()
+    if kind == "sigmoid":
+        p = out.clamp(1e-7, 1 - 1e-7)
+        return p.log() - (-p).log1p()
+    return out
+
+
 class AsLogits(nn.Module):
     """Declare what ``model`` returns and give attacks logits: ``outputs`` is "probabilities" (softmax rows,
     attacked as log p), "sigmoid" (one-vs-rest values in [0, 1], attacked as log(p/(1−p))) or
@@ -168,8 +210,6 @@ class AsLogits(nn.Module):
         self.model, self.outputs = model, outputs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from robtest.attacks._driver import as_logits
-
         return as_logits(self.model(x), self.outputs)
 
 
@@ -231,16 +271,12 @@ class EOT(nn.Module):
 
     def __init__(self, model: nn.Module, *, draws: int = 8) -> None:
         super().__init__()
-        if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-            raise InvalidArgument(f"EOT: expected draws to be an integer >= 1 but got {draws!r}")
+        integer("EOT draws", draws)
         self.model, self.draws = model, draws
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logp = torch.stack([torch.log_softmax(self.model(x), dim=1) for _ in range(self.draws)])
         return torch.logsumexp(logp, dim=0) - math.log(self.draws)
-
-
-PRECISIONS = ("fp32", "bf16")
 
 
 class Fast(nn.Module):

@@ -1,42 +1,55 @@
 """What the ``robust`` fixture returns: a model and its data bound to the run's settings.
 
-Every property is a method returning a measurement; markers go through :meth:`RobustSession.check`, which
-turns a marker's keyword arguments into a :class:`Verdict`. Each measurement is handed to ``recorder`` (the
-plugin's summary) as a JSON-safe record.
+Every property of the table (:data:`robtest.property_table.PROPERTIES`) is a method of :class:`RobustSession`,
+made from its entry and from the function that measures it (the signature and docstring are the function's),
+and a marker that comes in through :meth:`RobustSession.check`. Methods and markers run one path: the
+threshold and the rule, the run's knobs with the call's overrides, the options check (an attack's against its
+registry), the evaluation context (torch's RNG seeded, diagnostics collected), the sequential stop and budget, the
+verdict, and the record handed to ``recorder`` (the plugin's summary) as a JSON-safe dict.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import hashlib
 import inspect
-import numbers
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from robtest import diagnostics, progress
-from robtest._markers import PROPERTIES
 from robtest.attacks import get_attack
 from robtest.errors import InvalidArgument
 from robtest.evaluate import evaluate_accuracy
 from robtest.measurement import Measurement
 from robtest.models import on_device, resolve_device
+from robtest.properties._common import input_shape
+from robtest.properties.sequential import Budget
+from robtest.property_table import KNOBS, PROPERTIES, STOP_KNOBS, Property
+from robtest.settings import Settings
+from robtest.validation import number, pair
+from robtest.verdict import Verdict, check_rule, decide, straddles
 
-__all__ = ["RobustSession", "Verdict", "RULES"]
+__all__ = ["RobustSession"]
 
-RULES = ("point", "confident", "plausible")
+_CLEAN = (None, "none", "clean")  # attack names that mean no attack
+_RUN = object()  # "the run's setting", where None means something else
 
 
-#: Arguments of a property method that are not its settings (the run's knobs, the threshold, the verdict rule):
-#: a baseline pairs records whose settings are equal.
-_NOT_SETTINGS = frozenset({"self", "rule", "sequential", "allow", "samples", "seed", "batch_size", "confidence",
-                           "options", "max_examples", "budget", "max_seconds", "max_samples"})
+@dataclass(frozen=True)
+class _Call:
+    """One property call, as its record tells it."""
+
+    property: str
+    #: The call's own keyword arguments (without the threshold and the run's knobs): a baseline pairs records
+    #: whose settings are equal.
+    settings: dict[str, Any]
+    #: The baseline comparison's margin for this call (None: the run's).
+    tolerance: float | None
+    source: str  # "marker" or "call"
 
 
 def _json_value(v: Any) -> Any:
@@ -47,264 +60,92 @@ def _json_value(v: Any) -> Any:
     return repr(v)
 
 
-def _property(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Remember a property call's settings (its own keyword arguments, without the threshold and the run's
-    knobs) and its baseline ``tolerance`` while it runs, so the record it makes carries them."""
-    sig = inspect.signature(fn)
-    name = fn.__name__
-    spec = PROPERTIES.get(name)
-    skip = _NOT_SETTINGS | ({spec.threshold} if spec is not None else set())
-
-    @functools.wraps(fn)
-    def wrapper(self: RobustSession, *args: Any, **kwargs: Any) -> Any:
-        tolerance = kwargs.pop("tolerance", None)
-        if tolerance is not None:
-            tolerance = threshold("tolerance", tolerance)
-            if tolerance < 0:
-                raise InvalidArgument(f"tolerance: expected a number >= 0 (an accuracy margin) but got {tolerance!r}")
-        try:
-            bound = sig.bind(self, *args, **kwargs)
-        except TypeError:
-            return fn(self, *args, **kwargs)  # let the method raise its own error
-        bound.apply_defaults()
-        settings = {k: _json_value(v) for k, v in bound.arguments.items() if k not in skip}
-        settings.update({k: _json_value(v) for k, v in bound.arguments.get("options", {}).items()
-                         if k not in _NOT_SETTINGS})
-        if name == "accuracy_floor" or name == "accuracy":
-            a = settings.get("attack")
-            settings["attack"] = None if a in (None, "none", "clean") else a
-        outer = self._pending
-        self._pending = {"property": name, "settings": settings, "tolerance": tolerance}
-        label = (self.record_id(name) if self.record_id is not None else None) or name
-        try:
-            # the model goes to the session's device for the evaluation and back where it was after, also when an
-            # exception leaves it: between two properties the user's model is where the user put it
-            with progress.task(label, self.progress_sink, live=self.progress_live, delay=self.progress_delay,
-                               interval=1.0 if self.progress_live else self.progress_interval), \
-                    on_device(self.model, self.device):
-                return fn(self, *args, **kwargs)
-        finally:
-            self._pending = outer
-
-    return wrapper
+def _tolerance(value: object) -> float | None:
+    if value is None:
+        return None
+    t = number("tolerance", value)
+    if t < 0:
+        raise InvalidArgument(f"tolerance: expected a number >= 0 (an accuracy margin) but got {t!r}")
+    return t
 
 
-def threshold(name: str, value: object) -> float:
-    """A threshold keyword must be a finite number."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value or abs(value) == float("inf"):
-        raise InvalidArgument(f"{name}: expected a finite number but got {value!r}")
-    return float(value)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome of one property check: the measurement, the threshold, whether the threshold was met, and
-    whether the evaluation itself can be trusted.
-
-    ``status`` is ``"pass"``, ``"FAIL"`` (the threshold was not met) or ``"suspect"`` (an indicator of a broken
-    evaluation fired and was not allowed: see :mod:`robtest.diagnostics`). Only ``"pass"`` passes.
-    """
-
-    property: str
-    measurement: Measurement
-    threshold: float | tuple[float, float]
-    comparison: str  # ">=" for floors, "<=" for ceilings, "in" for a range (lo, hi)
-    rule: str
-    met: bool
-    #: False when a budget (``max_seconds``, ``max_samples``) ran out before the interval cleared the threshold:
-    #: the verdict is "inconclusive", which never passes.
-    settled: bool = True
-    budget: str = ""  # which budget ran out, e.g. "max_seconds=30"
-
-    @property
-    def judged(self) -> Measurement:
-        """What the verdict reads: the measurement with the indicator checks' counterexamples folded in."""
-        return self.measurement.corrected
-
-    @property
-    def straddles(self) -> bool:
-        """Whether the judged interval reaches both sides of the threshold (the evidence could change the verdict)."""
-        j = self.judged
-        return decide(j, self.threshold, self.comparison, "confident") != decide(j, self.threshold, self.comparison,
-                                                                                 "plausible")
-
-    @property
-    def suspect(self) -> bool:
-        """An indicator that no number can be trusted fired, or a counting indicator fired (a stronger probe found
-        more counterexamples than noise) and the corrected interval straddles the threshold."""
-        return self.measurement.suspect or bool(self.measurement.counting and self.straddles)
-
-    @property
-    def passed(self) -> bool:
-        return self.met and not self.suspect and self.settled
-
-    @property
-    def status(self) -> str:
-        if self.suspect:
-            return "suspect"
-        if not self.settled:
-            return "inconclusive"
-        return "pass" if self.met else "FAIL"
-
-    def threshold_text(self) -> str:
-        if self.comparison == "in":
-            lo, hi = self.threshold  # type: ignore[misc]
-            return f"in [{lo:g}, {hi:g}]"
-        return f"{self.comparison} {self.threshold:g}"
-
-    def _threshold_message(self) -> str:
-        m = self.judged
-        if self.comparison == "in":
-            lo, hi = self.threshold  # type: ignore[misc]
-            if self.met:
-                return f"{m} lies in the range [{lo:g}, {hi:g}]"
-            how = {"point": "", "confident": " (rule 'confident': the whole interval must lie inside it)",
-                   "plausible": " (rule 'plausible': no part of the interval reaches it)"}[self.rule]
-            return f"{m}, is outside the range [{lo:g}, {hi:g}]{how}"
-        word = {">=": "floor", "<=": "ceiling"}[self.comparison]
-        if self.met:
-            return f"{m} meets the {word} {self.threshold:g}"
-        side = "below" if self.comparison == ">=" else "above"
-        how = {"point": "", "confident": " (rule 'confident': the whole interval must clear it)",
-               "plausible": " (rule 'plausible': no part of the interval reaches it)"}[self.rule]
-        return f"{m}, is {side} the {word} {self.threshold:g}{how}"
-
-    def message(self) -> str:
-        if not self.settled and not self.suspect:
-            m = self.measurement
-            planned = m.details.get("samples_planned")
-            of = f" of {planned}" if planned else ""
-            return (f"inconclusive: the budget {self.budget} ran out after {m.n}{of} samples, before the verdict "
-                    f"settled: {m}, the interval straddles the {self.threshold_text()} threshold; raise the "
-                    "budget (or the number of samples) to decide")
-        text = self._threshold_message()
-        fix = self.measurement.corrected_text()
-        if fix:  # the verdict read the corrected numbers; the attack's own are said too
-            m = self.measurement
-            text += (f" (the number is {fix}; the attack alone measured {m.value:.3f} "
-                     f"[{m.low:.3f}–{m.high:.3f}])")
-        limits = self.threshold if self.comparison == "in" else (self.threshold,)
-        v = self.judged.value
-        if any(f"{v:.3f}" == f"{lim:.3f}" and v != lim for lim in limits):  # type: ignore[union-attr]
-            text += f" (the value is {v:.6g})"  # rounding would hide which side of the threshold it lies
-        if self.suspect:
-            text = suspect_message(self.property, self.measurement, text, counting=self.straddles)
-        return text
-
-    def to_record(self) -> dict[str, Any]:
-        limit = list(self.threshold) if self.comparison == "in" else self.threshold  # type: ignore[arg-type]
-        return {"property": self.property, "measurement": self.measurement.to_record(), "threshold": limit,
-                "comparison": self.comparison, "threshold_text": self.threshold_text(), "rule": self.rule,
-                "verdict": self.status, **({"budget": self.budget} if not self.settled else {})}
-
-
-def suspect_message(name: str, m: Measurement, text: str, *, counting: bool = False) -> str:
-    """The failure message of a suspect evaluation: the number, then each indicator and how to act. ``counting``:
-    the counting indicators block too (their corrected interval straddles the threshold)."""
-    why = ("the evaluation tripped indicators of attack failure, so the number cannot be trusted:" if m.suspect else
-           "a stronger probe found more counterexamples than noise, and with them folded in the interval straddles "
-           "the threshold: the verdict could go either way:")
-    lines = [f"SUSPECT evaluation of {name}: {text}", why]
-    lines += diagnostics.blocking_lines([d.to_record() for d in m.diagnostics], "this property", counting=counting)
-    return "\n".join(lines)
-
-
-def decide(m: Measurement, threshold: float | tuple[float, float], comparison: str, rule: str) -> bool:
-    """Apply a verdict rule: ``point`` (the estimate), ``confident`` (the whole interval), ``plausible`` (any of it).
-
-    ``comparison`` is ">=" (a floor), "<=" (a ceiling) or "in" (``threshold`` is a range ``(lo, hi)``).
-
-    >>> m = Measurement("exponent", 1.2, 1.05, 1.4, n=100)
-    >>> [decide(m, (0.9, 1.3), "in", r) for r in RULES]
-    [True, False, True]
-    """
-    if rule not in RULES:
-        raise InvalidArgument(f"rule: expected one of {RULES} but got {rule!r}")
-    if comparison == "in":
-        lo, hi = threshold  # type: ignore[misc]
-        if rule == "point":
-            return lo <= m.value <= hi
-        if rule == "confident":
-            return lo <= m.low and m.high <= hi
-        return m.high >= lo and m.low <= hi
-    if comparison == ">=":
-        v = {"point": m.value, "confident": m.low, "plausible": m.high}[rule]
-        return v >= threshold
-    v = {"point": m.value, "confident": m.high, "plausible": m.low}[rule]
-    return v <= threshold
-
-
-@dataclass
-class _Budget:
-    """A property's budget: seconds of evaluation and/or samples; ``stopper`` wraps a sequential check."""
-
-    seconds: float | None
-    samples: int | None
-    _timed_out: bool = False
-
-    def stopper(self, check: Any) -> Callable[[float, int], bool]:
-        """``stop(total, seen)`` for the evaluation: the check's verdict, or the budget running out. With a
-        sequential check the evaluation asks only at its planned looks (sample counts independent of the batch
-        size), so a time budget is read there: it can run over by up to the time of the last segment."""
-        deadline = None if self.seconds is None else time.monotonic() + self.seconds
-
-        def stop(total: float, seen: int) -> bool:
-            if check is not None and check(total, seen):
-                return True
-            if deadline is not None and time.monotonic() > deadline:
-                self._timed_out = True
-                return True
-            return self.samples is not None and seen >= self.samples
-
-        if check is not None:
-            stop.planned = check.planned  # type: ignore[attr-defined]
-        return stop
-
-    def ran_out(self, seen: int, planned: int) -> str:
-        """Which budget stopped the evaluation before ``planned`` samples ("" when none did)."""
-        if seen >= planned:
-            return ""
-        if self._timed_out:
-            return f"max_seconds={self.seconds:g}"
-        if self.samples is not None and seen >= self.samples:
-            return f"max_samples={self.samples}"
-        return ""
+def _settings_of(entry: Property, params: Mapping[str, inspect.Parameter], given: dict[str, Any]) -> dict[str, Any]:
+    """What a baseline pairs a call on: the property's own keywords (the function's defaults for those not given,
+    without the threshold) and the options passed through, JSON-safe."""
+    own = [k for k in (*entry.required, *entry.options) if k != entry.threshold]
+    settings = {k: _json_value(given[k] if k in given else params[k].default) for k in own}
+    settings.update({k: _json_value(v) for k, v in given.items() if k not in own})
+    if entry.passes == "attack" and settings.get("attack") in _CLEAN:
+        settings["attack"] = None
+    return settings
 
 
 class RobustSession:
-    """A model, its data and the run's settings (device, samples, seed, batch size, rule, confidence).
+    """A model, its data and the run's :class:`~robtest.settings.Settings` (device, samples, seed, batch size,
+    rule, confidence, budgets, baseline...), fixed when the session is made.
 
-    Each property moves the model to ``device`` for its evaluation and gives it back where it was (device, mode,
-    requires_grad), also when an exception leaves it: between two properties the model is where the user put it,
-    so the user's own code beside the session (a probe on CPU tensors) meets it there."""
+    ``RobustSession(model, data, device="cpu", seed=3)`` overrides fields of the default settings;
+    ``recorder(record)`` receives every record, ``record_id(property)`` gives the stable id the next record of a
+    property will get (the plugin's: node id + "::" + property), and ``progress`` is ``(sink, live)``: where
+    progress lines of long evaluations go, and whether the sink rewrites one line in place (a terminal) or writes
+    plain lines (logs, xdist workers).
+    """
+
+    #: Seconds an evaluation runs before its progress shows, and between two plain lines.
+    progress_delay: float = 2.0
+    progress_interval: float = 30.0
 
     def __init__(
         self,
         model: torch.nn.Module,
         data: object,
+        settings: Settings | None = None,
         *,
-        device: str | torch.device = "auto",
-        samples: int | None = None,
-        seed: int = 0,
-        batch_size: int = 256,
-        bounds: tuple[float, float] = (0.0, 1.0),
-        confidence: float = 0.95,
-        rule: str = "point",
         recorder: Callable[[dict[str, Any]], None] | None = None,
+        record_id: Callable[[str], str | None] | None = None,
+        progress: tuple[Callable[[str], None] | None, bool] = (None, False),
+        **overrides: Any,
     ) -> None:
         if not callable(model):
             raise InvalidArgument(
                 f"robust_model: expected a torch.nn.Module (or callable) but got {type(model).__name__}"
             )
+        settings = settings if settings is not None else Settings()
+        self.settings = dataclasses.replace(settings, **overrides) if overrides else settings
         self.model, self.data = model, data
-        self.device = resolve_device(device)
-        self.samples, self.seed, self.batch_size = samples, seed, batch_size
-        self.bounds, self.confidence, self.rule = bounds, confidence, rule
-        self._recorder = recorder
-        self._pending: dict[str, Any] | None = None
+        self.device = resolve_device(self.settings.device)
+        self._recorder, self._record_id = recorder, record_id
+        self._progress_sink, self._progress_live = progress
         self._fingerprints: dict[str, str | None] = {}
+        self._fuzz_cache: dict[tuple[int | None, int], tuple[torch.Tensor, torch.Tensor]] = {}
         # The model is not moved here: each property moves it to the device for its evaluation and back after
-        # (see _property), so that the model is where the user put it whenever the user's own code runs.
+        # (see _task), so that the model is where the user put it whenever the user's own code runs.
+
+    # -- the run's settings, as the session's own (read-only) --------------------------------------------------
+
+    @property
+    def samples(self) -> int | None:
+        return self.settings.samples
+
+    @property
+    def seed(self) -> int:
+        return self.settings.seed
+
+    @property
+    def batch_size(self) -> int:
+        return self.settings.batch_size
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return self.settings.bounds
+
+    @property
+    def confidence(self) -> float:
+        return self.settings.confidence
+
+    @property
+    def rule(self) -> str:
+        return self.settings.rule
 
     def close(self) -> None:
         """Nothing to give back (each property gives the model back when it ends); kept for ``with``."""
@@ -315,14 +156,25 @@ class RobustSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _settings(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        s = {"samples": self.samples, "seed": self.seed, "batch_size": self.batch_size,
-             "confidence": self.confidence, "allow": None}
-        s.update({k: overrides.pop(k) for k in list(overrides) if k in s})
-        return s
+    # -- what every call shares ---------------------------------------------------------------------------------
+
+    def _knobs(self, kw: dict[str, Any]) -> dict[str, Any]:
+        """The run's knobs (samples, batch size, seed, confidence), with the call's overrides taken out of ``kw``."""
+        return {k: kw.pop(k) if k in kw else getattr(self.settings, k) for k in KNOBS}
 
     @contextlib.contextmanager
-    def _evaluation(self, seed: int) -> Any:
+    def _task(self, call: _Call) -> Iterator[None]:
+        """Progress of the call's evaluation, named by its record id."""
+        label = (self._record_id(call.property) if self._record_id is not None else None) or call.property
+        # the model goes to the session's device for the evaluation and back where it was after, also when an
+        # exception leaves it: between two properties the user's model is where the user put it
+        with progress.task(label, self._progress_sink, live=self._progress_live, delay=self.progress_delay,
+                           interval=1.0 if self._progress_live else self.progress_interval), \
+                on_device(self.model, self.device):
+            yield
+
+    @contextlib.contextmanager
+    def _evaluation(self, seed: int) -> Iterator[diagnostics.Collector]:
         """Collect the evaluation's diagnostics, with torch's global RNG seeded from ``seed`` (a randomised model
         draws from it: same numbers on a rerun) and the caller's RNG state given back afterwards."""
         from robtest.indicators import settle
@@ -333,16 +185,7 @@ class RobustSession:
             yield found
             settle(found, warn=False)  # counting indicators reported outside evaluate_accuracy: noise dropped
 
-    # -- baselines (robtest.baseline): the plugin sets these from --robust-baseline / --robust-save-baseline -------
-
-    #: Gives the stable id the next record of a property will get (the plugin's: node id + "::" + property).
-    record_id: Callable[[str], str] | None = None
-    #: The baseline's entries by record id, when comparing with one (None: no comparison).
-    baseline: dict[str, dict[str, Any]] | None = None
-    baseline_tolerance: float = 0.0
-    baseline_alpha: float = 0.05
-    #: Saving a baseline: sequential stopping is off, so the baseline holds every sample's outcome.
-    saving_baseline: bool = False
+    # -- records and baselines (robtest.baseline) ------------------------------------------------------------
 
     def _fingerprint(self, what: str) -> str | None:
         if what not in self._fingerprints:
@@ -362,403 +205,291 @@ class RobustSession:
         return self._fingerprints[what]
 
     def _baseline_entry(self, name: str) -> tuple[str | None, dict[str, Any] | None]:
-        rid = self.record_id(name) if self.record_id is not None else None
-        if self.baseline is None or rid is None:
+        rid = self._record_id(name) if self._record_id is not None else None
+        if self.settings.baseline is None or rid is None:
             return rid, None
-        return rid, self.baseline.get(rid)
+        return rid, self.settings.baseline.get(rid)
 
-    def _paired_ids(self, name: str) -> list[int] | None:
+    def _paired_ids(self, call: _Call) -> list[int] | None:
         """The baseline's sample ids for this accuracy, when there is a baseline to pair with (same settings)."""
         from robtest.baseline import check_pairing
 
-        rid, entry = self._baseline_entry(name)
-        if entry is None or "sample_ids" not in entry or self._pending is None:
+        rid, entry = self._baseline_entry(call.property)
+        if entry is None or "sample_ids" not in entry:
             return None
-        if check_pairing(entry, rid or name, self._pending["settings"]) is not None:
+        if check_pairing(entry, rid or call.property, call.settings) is not None:
             return None
         return list(entry["sample_ids"])
 
-    def _record(self, record: dict[str, Any]) -> None:
+    def _record(self, record: dict[str, Any], call: _Call) -> None:
         if self._recorder is None:
             return
-        pending = self._pending or {"property": record["property"], "settings": {}, "tolerance": None}
-        record = {**record, "source": "marker" if self._from_marker else "call", "settings": pending["settings"],
-                  "device": str(self.device),
+        record = {**record, "source": call.source, "settings": call.settings, "device": str(self.device),
                   "model_fingerprint": self._fingerprint("model")}
         if "outcomes" not in record.get("measurement", {}).get("details", {}):
             record["data_fingerprint"] = self._fingerprint("data")
-        if self.baseline is not None and self.record_id is not None:
+        if self.settings.baseline is not None and self._record_id is not None:
             from robtest.baseline import compare
 
             rid, entry = self._baseline_entry(record["property"])
-            tolerance = self.baseline_tolerance if pending["tolerance"] is None else pending["tolerance"]
+            tolerance = self.settings.baseline_tolerance if call.tolerance is None else call.tolerance
             record["baseline"] = compare(entry, record, rec_id=rid or record["property"], tolerance=tolerance,
-                                         alpha=self.baseline_alpha)
+                                         alpha=self.settings.baseline_alpha)
         self._recorder(record)
 
-    # -- properties -----------------------------------------------------------------------------------------
+    # -- a measurement without a threshold ------------------------------------------------------------------
 
-    @_property
     def accuracy(self, attack: str | None = None, eps: float = 0.0, **options: Any) -> Measurement:
         """Accuracy under ``attack`` at radius ``eps`` (clean when no attack); compares with a float.
 
         ``options`` are the attack's own (``steps``, ``norm``, ``restarts``...) plus ``samples``,
         ``batch_size``, ``seed`` and ``confidence`` to override the run's settings.
         """
-        s = self._settings(options)
-        allow = diagnostics.check_allow(s.pop("allow"))
-        ids = self._paired_ids("accuracy")
-        with self._evaluation(s["seed"]) as found:
-            m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds,
-                                  device=self.device, sample_ids=ids, precision=self.precision,
-                                  channels_last=self.channels_last, **s, **options)
-        m = m.with_diagnostics(found.items(), allow)
-        self._record({"property": "accuracy", "measurement": m.to_record(), "threshold": None, "verdict": None})
+        kw = dict(options)
+        tolerance = _tolerance(kw.pop("tolerance", None))
+        allow = diagnostics.check_allow(kw.pop("allow", None))
+        knobs = self._knobs(kw)
+        settings = {"attack": None if attack in _CLEAN else attack, "eps": _json_value(eps),
+                    **{k: _json_value(v) for k, v in kw.items()}}
+        call = _Call("accuracy", settings, tolerance, "call")
+        with self._task(call):
+            ids = self._paired_ids(call)
+            with self._evaluation(knobs["seed"]) as found:
+                m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds,
+                                      device=self.device, sample_ids=ids, precision=self.settings.precision,
+                                      channels_last=self.settings.channels_last, **knobs, **kw)
+            m = m.with_diagnostics(found.items(), allow)
+            self._record({"property": "accuracy", "measurement": m.to_record(), "threshold": None, "verdict": None},
+                         call)
         return m
 
-    #: Where progress lines of long evaluations go (the plugin's terminal sink; None: nowhere), and whether
-    #: the sink rewrites one line in place (a terminal) or writes plain lines (logs, xdist workers).
-    progress_sink: Callable[[str], None] | None = None
-    progress_live: bool = False
-    #: Seconds an evaluation runs before its progress shows, and between two plain lines.
-    progress_delay: float = 2.0
-    progress_interval: float = 30.0
+    # -- the properties of the table: one path for all ------------------------------------------------------
 
-    #: Throughput options of accuracy evaluations (``--robust-precision``, ``--robust-channels-last``): the
-    #: attack under bf16 autocast and/or on channels-last batches; points are judged in the model's precision
-    #: (see :func:`robtest.evaluate.evaluate_accuracy`).
-    precision: str = "fp32"
-    channels_last: bool = False
-
-    #: The run's time budget per property (``--robust-max-seconds``); a property's ``max_seconds`` wins.
-    max_seconds: float | None = None
-
-    def _budget(self, max_seconds: float | None, max_samples: int | None) -> _Budget | None:
-        seconds = self.max_seconds if max_seconds is None else max_seconds
-        if seconds is None and max_samples is None:
-            return None
-        if seconds is not None:
-            seconds = threshold("max_seconds", seconds)
-            if seconds <= 0:
-                raise InvalidArgument(f"max_seconds: expected a number of seconds > 0 but got {seconds!r}")
-        if max_samples is not None and (isinstance(max_samples, bool) or not isinstance(max_samples, int)
-                                        or max_samples < 1):
-            raise InvalidArgument(f"max_samples: expected an integer >= 1 but got {max_samples!r}")
-        return _Budget(seconds, max_samples)
-
-    @_property
-    def accuracy_floor(self, *, eps: float, floor: float, attack: str | None = "auto", rule: str | None = None,
-                       sequential: bool = False, allow: tuple[str, ...] | None = None,
-                       max_seconds: float | None = None, max_samples: int | None = None,
-                       **options: Any) -> Verdict:
-        """Check accuracy under ``attack`` at ``eps`` against ``floor`` with the verdict ``rule``.
-
-        The default attack is ``"auto"``, the AutoAttack-style ensemble (APGD-CE, APGD-T with the DLR loss, then
-        Square, each on the points still correct): the strongest evaluation that stays affordable. Name another
-        attack (``attack="pgd", steps=40``) to measure that attack instead. ``attack="transfer",
-        surrogate=other_model`` (with ``surrogate_attack``, default ``"pgd"``, and its options) judges examples
-        crafted on ``other_model``; in a marker, ``surrogate`` is the name of a fixture returning that model.
-
-        With ``sequential=True`` (the marker's default) the data are taken in a seeded random order and the
-        evaluation stops at a planned look once the verdict cannot change at the run's confidence; the reported
-        interval is the one valid under those repeated looks (see :mod:`robtest.properties.sequential`) and
-        ``details["samples_used"]`` says how many samples it took.
-
-        A budget, ``max_seconds`` (also ``--robust-max-seconds`` for the run) or ``max_samples``, stops the
-        evaluation when it runs out; the verdict is then read only if the interval already lies on one side of
-        the floor, and is "inconclusive" (never a pass) otherwise. A budget makes the evaluation sequential.
-        """
-        rule = self._rule(rule)
-        threshold("floor", floor)
-        s = self._settings(options)
-        s.pop("allow")
-        allow = diagnostics.check_allow(allow)
-        budget = self._budget(max_seconds, max_samples)
-        attack = None if attack in (None, "none", "clean") else attack
-        if attack is not None:
-            get_attack(attack).check_options(options, where="accuracy_floor")
-        check = None
-        ids = self._paired_ids("accuracy_floor")
-        sequential = sequential or budget is not None
-        if ids is not None or self.saving_baseline:
-            sequential = False  # the baseline's samples, every one of them: the two runs pair sample by sample
-        from robtest.data import num_samples
-
-        n_total = len(ids) if ids is not None else num_samples(self.data, s["samples"])
-        if sequential and n_total:
-            # The data come in the seeded random order of robtest.data.order, so every look sees a fair sample.
-            from robtest.properties.sequential import SequentialCheck
-
-            check = SequentialCheck(n_total=n_total, threshold=float(floor), comparison=">=",
-                                    confidence=s["confidence"], kind="proportion")
-        stop: Any = check
-        if budget is not None:
-            if budget.samples is not None and budget.samples < n_total:
-                if ids is not None:
-                    ids = ids[:budget.samples]
-                else:
-                    s["samples"] = budget.samples  # the first max_samples of the same seeded order
-            stop = budget.stopper(check)
-        with self._evaluation(s["seed"]) as found:
-            m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds,
-                                  device=self.device, stop=stop, sample_ids=ids, precision=self.precision,
-                                  channels_last=self.channels_last, **s, **options)
-        m = m.with_diagnostics(found.items(), allow)
-        if check is not None:
-            low, high = check.interval(m.details["correct"], m.n)
-            details = check.details(m.n)
-            if "counterexamples" in m.details:  # the corrected numbers under the same sequential interval
-                from robtest.evaluate import corrected
-
-                details["corrected"] = corrected(m.details["counterexamples"], m.n,
-                                                 lambda k: check.interval_of(k, m.n), s["confidence"])
-            context = m.context
-            if budget is not None and budget.ran_out(m.n, n_total):
-                context += f" ({budget.ran_out(m.n, n_total)}: stopped after {m.n} of {n_total} samples)"
-            elif details["stopped_early"]:  # say why n is smaller than the data
-                context += f" (sequential: settled after {m.n} of {details['samples_planned']} samples)"
-            m = dataclasses.replace(m, low=low, high=high, context=context, details={**m.details, **details})
-        if budget is not None:
-            ran_out = budget.ran_out(m.n, n_total)
-            if ran_out:
-                m = dataclasses.replace(m, details={**m.details, "budget": ran_out, "samples_planned": n_total})
-                if decide(m.corrected, float(floor), ">=", "confident") != decide(m.corrected, float(floor), ">=",
-                                                                                    "plausible"):
-                    return self._verdict("accuracy_floor", m, float(floor), rule, settled=False, budget=ran_out)
-        return self._verdict("accuracy_floor", m, float(floor), rule)
-
-    # -- the properties of robtest.properties: each a measurement turned into a verdict ----------------------------
-
-    def _rule(self, rule: str | None) -> str:
-        rule = rule or self.rule
-        if rule not in RULES:
-            raise InvalidArgument(f"rule: expected one of {RULES} but got {rule!r}")
-        return rule
-
-    def _split(self, name: str, options: dict[str, Any], *, passthrough: bool = False
-               ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The run's settings with overrides, and the options left over (the attack's, when ``passthrough``)."""
-        s = self._settings(options)
-        spec = PROPERTIES[name]
-        unknown = sorted(k for k in options if not (passthrough and k in spec.optional))
-        if unknown:
-            raise InvalidArgument(f"{name}: expected keyword arguments among {', '.join(spec.accepted)} but got "
-                                  f"{', '.join(unknown)}")
-        return s, options
-
-    def _verdict(self, name: str, m: Measurement, limit: float | tuple[float, float], rule: str, *,
-                 settled: bool = True, budget: str = "") -> Verdict:
-        comparison = PROPERTIES[name].comparison
-        v = Verdict(name, m, limit, comparison, rule, decide(m.corrected, limit, comparison, rule), settled, budget)
-        self._record(v.to_record())
-        return v
-
-    @_property
-    def confidence_ceiling(self, *, ceiling: float, source: str = "fooling", steps: int = 100,
-                           step_size: float = 0.01, classes: int | list[int] | None = None, std: float = 0.1,
-                           statistic: str = "mean", sequential: bool = False, rule: str | None = None,
-                           max_seconds: float | None = None, max_samples: int | None = None,
-                           **options: Any) -> Verdict:
-        """The model's mean (or max) confidence on non-examples from ``source`` is at most ``ceiling``.
-
-        See :func:`robtest.properties.non_example_confidence`; ``samples`` (default 200) counts non-examples.
-        A budget (``max_seconds``, ``max_samples``) works as in :meth:`accuracy_floor`: "inconclusive" when it
-        runs out before the interval clears the ceiling.
-        """
-        from robtest.properties._common import input_shape
-        from robtest.properties.confidence import non_example_confidence
-
-        rule = self._rule(rule)
-        threshold("ceiling", ceiling)
-        s, _ = self._split("confidence_ceiling", options)
-        allow = diagnostics.check_allow(s.pop("allow"))
-        budget = self._budget(max_seconds, max_samples)
-        limit = None
-        if self.baseline is not None or self.saving_baseline:
-            sequential = False  # every non-example: the baseline's per-sample values pair with this run's
-        if budget is not None:
-            sequential = True
-            limit = functools.partial(budget.stopper(None), 0.0)
-        n_total = s["samples"] or 200
-        with self._evaluation(s["seed"]) as found:
-            m = non_example_confidence(
-                self.model, shape=input_shape(self.data), source=source, classes=classes, samples=n_total,
-                steps=steps, step_size=step_size, std=std, statistic=statistic, ceiling=float(ceiling),
-                sequential=sequential, bounds=self.bounds, batch_size=s["batch_size"], seed=s["seed"],
-                device=self.device, confidence=s["confidence"], limit=limit)
-        m = m.with_diagnostics(found.items(), allow)
-        if budget is not None:
-            ran_out = budget.ran_out(m.n, n_total)
-            if ran_out and decide(m, float(ceiling), "<=", "confident") != decide(m, float(ceiling), "<=",
-                                                                                    "plausible"):
-                m = dataclasses.replace(m, details={**m.details, "budget": ran_out})
-                return self._verdict("confidence_ceiling", m, float(ceiling), rule, settled=False, budget=ran_out)
-        return self._verdict("confidence_ceiling", m, float(ceiling), rule)
-
-    @_property
-    def offset_invariance(self, *, max_drop: float, offsets: tuple[float, float] = (-0.5, 0.5), grid: int = 21,
-                          tol: float = 1e-3, rule: str | None = None, **options: Any) -> Verdict:
-        """Adding the worst constant in ``offsets`` to every pixel costs at most ``max_drop`` accuracy.
-
-        See :func:`robtest.properties.offset_drop`.
-        """
-        from robtest.properties.offset import offset_drop
-
-        rule = self._rule(rule)
-        threshold("max_drop", max_drop)
-        s, _ = self._split("offset_invariance", options)
-        allow = diagnostics.check_allow(s.pop("allow"))
-        with self._evaluation(s["seed"]) as found:
-            m = offset_drop(self.model, self.data, offsets=offsets, grid=grid, tol=tol, bounds=self.bounds,
-                            device=self.device, **s)
-        m = m.with_diagnostics(found.items(), allow)
-        return self._verdict("offset_invariance", m, float(max_drop), rule)
-
-    @_property
-    def power_law(self, *, exponent: tuple[float, float], attack: str = "fgsm",
-                  eps: tuple[float, ...] = (0.002, 0.1), points: int = 8, min_errors: int = 5,
-                  max_error: float = 0.5, rule: str | None = None, **options: Any) -> Verdict:
-        """The exponent B of adversarial error ``A·ε^B`` lies in ``exponent=(lo, hi)``.
-
-        See :func:`robtest.properties.power_law_exponent`; attack options (``norm``, ``steps``...) pass through.
-        """
-        from robtest.properties._common import pair
-        from robtest.properties.power_law import power_law_exponent
-
-        rule = self._rule(rule)
-        limits = pair("exponent", exponent)
-        s, attack_options = self._split("power_law", options, passthrough=True)
-        allow = diagnostics.check_allow(s.pop("allow"))
-        with self._evaluation(s["seed"]) as found:
-            m = power_law_exponent(self.model, self.data, attack=attack, eps=eps, points=points, min_errors=min_errors,
-                                   max_error=max_error, bounds=self.bounds, device=self.device, **s, **attack_options)
-        m = m.with_diagnostics(found.items(), allow)
-        return self._verdict("power_law", m, limits, rule)
-
-    @_property
-    def lipschitz(self, *, max: float, estimate: str = "local", radius: float = 0.05, steps: int = 30,
-                  rule: str | None = None, **options: Any) -> Verdict:
-        """The chosen Lipschitz estimate (``local``, ``sensitivity`` or ``global``) is at most ``max``.
-
-        See :func:`robtest.properties.lipschitz_estimate`.
-        """
-        from robtest.properties.lipschitz import lipschitz_estimate
-
-        rule = self._rule(rule)
-        threshold("max", max)
-        s, _ = self._split("lipschitz", options)
-        allow = diagnostics.check_allow(s.pop("allow"))
-        with self._evaluation(s["seed"]) as found:
-            m = lipschitz_estimate(self.model, self.data, estimate=estimate, radius=radius, steps=steps,
-                                   bounds=self.bounds, device=self.device, **s)
-        m = m.with_diagnostics(found.items(), allow)
-        return self._verdict("lipschitz", m, float(max), rule)
-
-    @_property
-    def min_perturbation(self, *, floor: float, attack: str = "fgsm", norm: str = "linf",
-                         eps_max: float | None = None, bisections: int = 12, rule: str | None = None,
-                         **options: Any) -> Verdict:
-        """Empirical robustness ρ = mean ‖δ_min‖/‖x‖ is at least ``floor``.
-
-        See :func:`robtest.properties.minimal_perturbation`; attack options (``steps``...) pass through.
-        """
-        from robtest.properties.min_perturbation import minimal_perturbation
-
-        rule = self._rule(rule)
-        threshold("floor", floor)
-        s, attack_options = self._split("min_perturbation", options, passthrough=True)
-        allow = diagnostics.check_allow(s.pop("allow"))
-        with self._evaluation(s["seed"]) as found:
-            m = minimal_perturbation(self.model, self.data, attack=attack, norm=norm, eps_max=eps_max,
-                                     bisections=bisections, bounds=self.bounds, device=self.device, **s,
-                                     **attack_options)
-        m = m.with_diagnostics(found.items(), allow)
-        return self._verdict("min_perturbation", m, float(floor), rule)
-
-    def check(self, name: str, kwargs: dict[str, Any]) -> Verdict:
-        """Evaluate the property marker ``name`` with its keyword arguments."""
-        if name not in PROPERTIES:
+    def check(self, name: str, kwargs: dict[str, Any]) -> Any:
+        """Evaluate the property marker ``name`` with its keyword arguments: a :class:`~robtest.verdict.Verdict`
+        (a :class:`robtest.fuzz.FuzzResult` for ``fuzz``)."""
+        entry = PROPERTIES.get(name)
+        if entry is None:
             raise InvalidArgument(f"property: expected one of {sorted(PROPERTIES)} but got {name!r}")
-        if "sequential" in PROPERTIES[name].optional:
+        if entry.stops:
             # Markers are verdicts: stop as soon as the verdict is settled unless told otherwise.
             kwargs = {"sequential": True, **kwargs}
-        self._from_marker = True
-        try:
-            return getattr(self, name)(**kwargs)
-        finally:
-            self._from_marker = False
+        if entry.search:
+            return self._fuzz(kwargs, "marker")
+        return self._verdict(entry, kwargs, "marker")
 
-    _from_marker = False
+    def _options(self, entry: Property, kw: dict[str, Any], fn: Callable[..., Any]) -> dict[str, Any]:
+        """The call's options: the property's own, and (``passes="attack"``) every option of the named attack
+        from its registry; anything else is refused, naming what is accepted."""
+        own = {k: kw.pop(k) for k in entry.options if k in kw}
+        if not kw:
+            return own
+        accepted = ", ".join(entry.accepted)
+        if entry.passes == "attack":
+            attack = own.get("attack", inspect.signature(fn).parameters["attack"].default)
+            if attack in _CLEAN:
+                return {**own, **kw}  # the function says what options without an attack mean
+            spec = get_attack(attack)
+            unknown = sorted(set(kw) - set(spec.accepted(kw)))
+            if not unknown:
+                return {**own, **kw}
+            try:
+                spec.check_options(kw)
+            except InvalidArgument as exc:
+                raise InvalidArgument(f"{entry.name}: expected keyword arguments among {accepted} but got "
+                                      f"{', '.join(unknown)}; {exc}") from None
+        raise InvalidArgument(f"{entry.name}: expected keyword arguments among {accepted} but got "
+                              f"{', '.join(sorted(kw))}")
+
+    def _verdict(self, entry: Property, kwargs: dict[str, Any], source: str) -> Verdict:
+        """Every property's one path: read the call, evaluate in the evaluation context, judge, record."""
+        fn = entry.load()
+        params = inspect.signature(fn).parameters
+        kw = dict(kwargs)
+        missing = [k for k in entry.required if k not in kw]
+        if missing:
+            raise TypeError(f"{entry.name}() missing required keyword argument(s): {', '.join(map(repr, missing))}")
+        tolerance = _tolerance(kw.pop("tolerance", None))
+        rule = check_rule(kw.pop("rule", None) or self.rule)
+        value = kw.pop(entry.threshold)
+        limit = pair(entry.threshold, value) if entry.comparison == "in" else number(entry.threshold, value)
+        given = {k: kw.pop(k) for k in entry.required if k in kw}
+        allow = diagnostics.check_allow(kw.pop("allow", None))
+        knobs = self._knobs(kw)
+        stop = {k: kw.pop(k) for k in STOP_KNOBS if k in kw} if entry.stops else {}
+        given.update(self._options(entry, kw, fn))
+        call = _Call(entry.name, _settings_of(entry, params, given), tolerance, source)
+
+        args: dict[str, Any] = {**given, **knobs, "bounds": self.bounds, "device": self.device}
+        if args["samples"] is None:
+            del args["samples"]  # all of them, or the function's own count (non-examples: 200)
+        if entry.threshold in params:
+            args[entry.threshold] = limit
+        budget = None
+        if entry.stops:
+            seconds = stop.get("max_seconds")
+            budget = Budget.of(self.settings.max_seconds if seconds is None else seconds, stop.get("max_samples"))
+            sequential = bool(stop.get("sequential", False)) or budget is not None
+            if self.settings.baseline is not None or self.settings.saving_baseline:
+                sequential = False  # every sample: a baseline's per-sample values pair with this run's
+            args.update(sequential=sequential, budget=budget)
+        args.update({k: getattr(self.settings, k) for k in ("precision", "channels_last") if k in params})
+
+        with self._task(call):
+            if "sample_ids" in params:
+                args["sample_ids"] = self._paired_ids(call)
+            with self._evaluation(knobs["seed"]) as found:
+                if "shape" in params:
+                    args["shape"] = input_shape(self.data)
+                m = fn(self.model, *([self.data] if "data" in params else []), **args)
+            m = m.with_diagnostics(found.items(), allow)
+            ran_out = m.details.get("budget", "") if budget is not None else ""
+            # A budget that ran out before the interval cleared the threshold: the verdict is "inconclusive".
+            settled = not (ran_out and straddles(m.corrected, limit, entry.comparison))
+            met = decide(m.corrected, limit, entry.comparison, rule)
+            v = Verdict(entry.name, m, limit, entry.comparison, rule, met, settled, "" if settled else ran_out)
+            self._record(v.to_record(), call)
+        return v
 
     # -- fuzzing (robtest.fuzz, robtest.strategies) --------------------------------------------------------------
 
-    #: Where failing perturbations' images go (the plugin sets it from --robust-artifacts; None: not saved).
-    artifacts_dir: str | None = None
-    #: The budget tier for @fuzz markers without max_examples (the plugin sets it from --robust-budget).
-    budget: str = "default"
-    #: A hypothesis example database for fuzz(); the default is the current hypothesis profile's.
-    hypothesis_database: Any = None
-
-    def _fuzz_points(self) -> torch.Tensor:
+    def _fuzz_points(self, samples: Any = _RUN, seed: Any = _RUN) -> torch.Tensor:
         """The points fuzzing evaluates, as they come from the data (on the host, for data there): the seeded
-        subset (when ``samples`` is set) in the data's own order, so the indices a failure names are the user's."""
+        subset (by default the run's) in the data's own order, so the indices a failure names are the user's."""
         from robtest.data import iter_batches
 
-        xs = [xb for xb, _ in iter_batches(self.data, batch_size=self.batch_size, samples=self.samples,
-                                           seed=self.seed, in_data_order=True)]
+        xs = [xb for xb, _ in iter_batches(self.data, batch_size=self.batch_size,
+                                           samples=self.samples if samples is _RUN else samples,
+                                           seed=self.seed if seed is _RUN else seed, in_data_order=True)]
         return torch.cat(xs)
 
-    def _fuzz_data(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The evaluated points (a seeded subset when ``samples`` is set) and the model's clean predictions,
-        computed once: an ``@given`` test calls :meth:`assert_invariant` for every example."""
-        key = (self.samples, self.seed)
-        cache = self.__dict__.setdefault("_fuzz_cache", {})
-        if key not in cache:
+    def _fuzz_data(self, samples: Any = _RUN, seed: Any = _RUN) -> tuple[torch.Tensor, torch.Tensor]:
+        """The evaluated points (a seeded subset when ``samples`` is set; by default the run's) and the model's clean
+        predictions, computed once: an ``@given`` test calls :meth:`assert_invariant` for every example."""
+        key = (self.samples if samples is _RUN else samples, self.seed if seed is _RUN else seed)
+        if key not in self._fuzz_cache:
             from robtest.fuzz import _logits
 
-            x = self._fuzz_points().to(self.device)
+            x = self._fuzz_points(*key).to(self.device)
             with on_device(self.model, self.device):
-                cache[key] = (x, _logits(self.model, x, self.batch_size).argmax(1))
-        return cache[key]
+                self._fuzz_cache[key] = (x, _logits(self.model, x, self.batch_size).argmax(1))
+        return self._fuzz_cache[key]
 
     def assert_invariant(self, perturbation: Any, *, subset: Any = None, max_flips: int = 0) -> Any:
         """Check that ``perturbation`` (from :mod:`robtest.strategies`) changes at most ``max_flips`` of the
         model's predictions on the test points (or on ``subset``: a number of points or their indices).
 
-        Raises :class:`robtest.fuzz.InvarianceError` (an AssertionError) naming the change and the flipped
-        points, and saves their images under ``artifacts_dir`` (inside ``@given``: the final, minimal example).
-        Returns the :class:`robtest.fuzz.InvarianceCheck` when it holds.
+        Raises :class:`robtest.errors.InvarianceError` (an AssertionError) naming the change and the flipped
+        points, and saves their images under the settings' ``artifacts`` folder (inside ``@given``: the final,
+        minimal example). Returns the :class:`robtest.fuzz.InvarianceCheck` when it holds.
         """
         from robtest.fuzz import assert_invariant
 
         __tracebackhide__ = True
         x, pred = self._fuzz_data()
         return assert_invariant(self.model, x, pred, perturbation, subset=subset, max_flips=max_flips,
-                                artifacts=self.artifacts_dir, batch_size=self.batch_size, seed=self.seed,
+                                artifacts=self.settings.artifacts, batch_size=self.batch_size, seed=self.seed,
                                 eligible=torch.ones_like(pred, dtype=torch.bool))
 
-    @_property
     def fuzz(self, *, strategy: str, max_examples: int | None = None, budget: str | None = None,
              max_flips: int = 0, guided: bool = False, **options: Any) -> Any:
         """Search ``strategy`` (a name in :data:`robtest.strategies.STRATEGIES`; ``options`` are its own, e.g.
         ``eps``) for a perturbation that changes more than ``max_flips`` predictions, shrink it, and return a
         verdict (:class:`robtest.fuzz.FuzzResult`). The marker: ``@pytest.mark.fuzz(strategy="offsets")``."""
+        return self._fuzz({"strategy": strategy, "max_examples": max_examples, "budget": budget,
+                           "max_flips": max_flips, "guided": guided, **options}, "call")
+
+    def _fuzz(self, kwargs: Mapping[str, Any], source: str) -> Any:
         from robtest.fuzz import fuzz
 
-        options.pop("rule", None)  # a count of flips found, not an estimate: no interval rule applies
-        s = self._settings(options)
-        if (s["samples"], s["seed"]) != (self.samples, self.seed):
-            saved = (self.samples, self.seed)
-            self.samples, self.seed = s["samples"], s["seed"]
-            try:
-                x, pred = self._fuzz_data()
-            finally:
-                self.samples, self.seed = saved
-        else:
-            x, pred = self._fuzz_data()
-        db = {} if self.hypothesis_database is None else {"database": self.hypothesis_database}
-        result = fuzz(self.model, x, pred, strategy, options=options, max_examples=max_examples,
-                      budget=budget or self.budget, max_flips=max_flips, guided=guided, seed=s["seed"],
-                      artifacts=self.artifacts_dir, batch_size=s["batch_size"], confidence=s["confidence"], **db)
-        self._record(result.to_record())
+        kw = dict(kwargs)
+        tolerance = _tolerance(kw.pop("tolerance", None))
+        kw.pop("rule", None)  # a count of flips found, not an estimate: no interval rule applies
+        kw.pop("allow", None)
+        knobs = self._knobs(kw)
+        strategy, guided = kw.pop("strategy"), kw.pop("guided", False)
+        max_examples, budget, max_flips = kw.pop("max_examples", None), kw.pop("budget", None), kw.pop("max_flips", 0)
+        call = _Call("fuzz", {"strategy": _json_value(strategy), "guided": _json_value(guided),
+                              **{k: _json_value(v) for k, v in kw.items()}}, tolerance, source)
+        with self._task(call):
+            x, pred = self._fuzz_data(knobs["samples"], knobs["seed"])
+            db = {} if self.settings.hypothesis_database is None else {"database": self.settings.hypothesis_database}
+            result = fuzz(self.model, x, pred, strategy, options=kw, max_examples=max_examples,
+                          budget=budget or self.settings.budget, max_flips=max_flips, guided=guided, seed=knobs["seed"],
+                          artifacts=self.settings.artifacts, batch_size=knobs["batch_size"],
+                          confidence=knobs["confidence"], **db)
+            self._record(result.to_record(), call)
         return result
+
+
+# -- the methods of the table's properties ------------------------------------------------------------------------
+
+def _signature(entry: Property, fn: Callable[..., Any]) -> inspect.Signature:
+    """The method's signature: the property's keywords with the function's own defaults and annotations."""
+    P = inspect.Parameter
+    own = inspect.signature(fn).parameters
+    limit = "tuple[float, float]" if entry.comparison == "in" else "float"
+
+    def annotation(k: str) -> Any:
+        return limit if k == entry.threshold else own[k].annotation if k in own else P.empty
+
+    params = [P("self", P.POSITIONAL_OR_KEYWORD)]
+    params += [P(k, P.KEYWORD_ONLY, annotation=annotation(k)) for k in entry.required]
+    params += [P(k, P.KEYWORD_ONLY, default=own[k].default if k in own else None, annotation=annotation(k))
+               for k in entry.options]
+    if entry.stops:
+        params += [P("sequential", P.KEYWORD_ONLY, default=False, annotation="bool"),
+                   P("max_seconds", P.KEYWORD_ONLY, default=None, annotation="float | None"),
+                   P("max_samples", P.KEYWORD_ONLY, default=None, annotation="int | None")]
+    params += [P(k, P.KEYWORD_ONLY, default=None, annotation=a) for k, a in (
+        ("samples", "int | None"), ("batch_size", "int | None"), ("seed", "int | None"),
+        ("confidence", "float | None"), ("rule", "str | None"), ("allow", "tuple[str, ...] | None"),
+        ("tolerance", "float | None"))]
+    if entry.passes:
+        params.append(P("options", P.VAR_KEYWORD, annotation="Any"))
+    return inspect.Signature(params, return_annotation="Verdict")
+
+
+def _docstring(entry: Property, fn: Callable[..., Any]) -> str:
+    """The method's docstring: the property in one line, its keywords, then the function's own (without its
+    examples, which run in the function's module)."""
+    where = {">=": "at least", "<=": "at most", "in": "inside"}[entry.comparison]
+    text = inspect.getdoc(fn) or ""
+    paragraphs = text.split("\n\n")
+    cut = next((i for i, p in enumerate(paragraphs) if ">>>" in p), len(paragraphs))
+    if cut and paragraphs[cut - 1].rstrip().endswith(":") and cut < len(paragraphs):
+        cut -= 1  # the sentence that introduces the examples
+    own = ", ".join(f"``{k}``" for k in entry.options) or "none"
+    passes = ("; every option of the named attack passes through (checked against the attack registry)"
+              if entry.passes == "attack" else "")
+    stops = (f" With ``sequential=True`` (a marker's default) it stops {entry.stops}; a budget (``max_seconds``, "
+             "also the run's ``--robust-max-seconds``, or ``max_samples``) stops it too, and the verdict is then "
+             "'inconclusive' (never a pass) unless the interval already clears the threshold."
+             if entry.stops else "")
+    head = (f"The ``{entry.name}`` property: {entry.summary}. Returns a :class:`~robtest.verdict.Verdict` whose "
+            f"measurement must be {where} ``{entry.threshold}`` by ``rule`` (default: the run's); the marker "
+            f"``@pytest.mark.{entry.name}(...)`` takes the same keywords.\n\n"
+            f"Measured by :func:`{fn.__module__}.{fn.__name__}`; its options: {own}{passes}.{stops} "
+            "``samples``, ``batch_size``, ``seed`` and ``confidence`` override the run's settings for this call, "
+            "``allow`` names indicators the test accepts (:mod:`robtest.diagnostics`), ``tolerance`` is the baseline "
+            f"comparison's margin.\n\n{fn.__name__}:\n\n")
+    return head + "\n\n".join(paragraphs[:cut])
+
+
+def _method(entry: Property) -> Callable[..., Verdict]:
+    fn = entry.load()
+
+    def method(self: RobustSession, **kwargs: Any) -> Verdict:
+        return self._verdict(entry, kwargs, "call")
+
+    method.__name__ = entry.name
+    method.__qualname__ = f"RobustSession.{entry.name}"
+    method.__signature__ = _signature(entry, fn)  # type: ignore[attr-defined]
+    method.__doc__ = _docstring(entry, fn)
+    return method
+
+
+for _entry in PROPERTIES.values():
+    if not _entry.search:  # a search (fuzz) is a method of its own above
+        setattr(RobustSession, _entry.name, _method(_entry))
+del _entry

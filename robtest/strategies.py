@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from hypothesis import strategies as st
 
 from robtest.errors import InvalidArgument
+from robtest.validation import integer, number
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -51,20 +52,13 @@ _ALL = 1 << 20  # "every pixel": more pixels than any image has
 # -- argument checks (InvalidArgument "expected ... but got ...") ------------------------------------------------
 
 def _number(name: str, value: Any, *, low: float = 0.0, high: float = math.inf, strict_low: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidArgument(f"{name}: expected a finite number but got {value!r}")
-    ok = (value > low if strict_low else value >= low) and value <= high
-    if not ok:
-        lo = f"> {low:g}" if strict_low else f">= {low:g}"
-        hi = "" if high == math.inf else f" and <= {high:g}"
-        raise InvalidArgument(f"{name}: expected a number {lo}{hi} but got {value!r}")
-    return float(value)
+    lo = f"> {low:g}" if strict_low else f">= {low:g}"
+    hi = "" if high == math.inf else f" and <= {high:g}"
+    return number(name, value, low=low, high=high, strict_low=strict_low, expected=f"a number {lo}{hi}")
 
 
 def _count(name: str, value: Any, *, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InvalidArgument(f"{name}: expected an integer >= {low} but got {value!r}")
-    return value
+    return integer(name, value, low=low)
 
 
 def _resolution(value: Any, top: float, default: float) -> float:

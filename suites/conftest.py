@@ -12,9 +12,9 @@ from suites._helpers import as_tensors, task_shape
 def train_data(pytestconfig: pytest.Config):
     """(x, y) training tensors of the dataset --robust-data names (the digits' training split by default)."""
     from robtest.data import from_spec
-    from robtest.plugin import SETTINGS
+    from robtest.options import OPTIONS
 
-    return as_tensors(from_spec(pytestconfig.stash[SETTINGS].data, split="train"))
+    return as_tensors(from_spec(pytestconfig.stash[OPTIONS].data, split="train"))
 
 
 @pytest.fixture(scope="session")
@@ -43,9 +43,9 @@ def mlp_model(zoo, train_data):
 
 @pytest.fixture(scope="session")
 def robust_seed(pytestconfig: pytest.Config) -> int:
-    from robtest.plugin import SETTINGS
+    from robtest.options import OPTIONS
 
-    return pytestconfig.stash[SETTINGS].seed
+    return pytestconfig.stash[OPTIONS].seed
 
 
 @pytest.fixture(scope="session")
@@ -59,13 +59,13 @@ def zoo(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config, t
     """
     import os
 
-    from robtest.plugin import SETTINGS
+    from robtest.options import OPTIONS
     from robtest.zoo import cached_model, train_classifier
 
     base = tmp_path_factory.getbasetemp()
     # xdist workers' basetemps share a parent that is fresh for the run; a plain run keeps its own basetemp.
     root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "robtest-zoo"
-    spec = pytestconfig.stash[SETTINGS].data
+    spec = pytestconfig.stash[OPTIONS].data
 
     def get(name: str, build, data=None, **recipe):
         x, y = train_data if data is None else data

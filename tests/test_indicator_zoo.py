@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from robtest.models import BPDA
-from robtest.session import RobustSession, Verdict
+from robtest.session import RobustSession
+from robtest.verdict import Verdict
 
 SAMPLES = 96
 ATTACKS = (("auto", 0.1, {}), ("pgd", 0.1, {"steps": 10}), ("pgd", 0.05, {"steps": 40}), ("fgsm", 0.1, {}))

@@ -196,7 +196,7 @@ def test_settle_sums_counts_over_batches_before_testing():
 
 def _verdict(value, low, high, *, found, indicator="gradient_free_wins", floor=0.5):
     from robtest.measurement import Measurement
-    from robtest.session import Verdict, decide
+    from robtest.verdict import Verdict, decide
 
     d = diagnostics.Diagnostic(indicator, "m", {"fooled": 5, "of": 20})
     fix = {"value": value, "low": low, "high": high, "found": found, "probed": 20, "extrapolated": True}

@@ -1,71 +1,97 @@
-"""robtest.session.decide: each verdict rule reads the right end of the interval, for floors, ceilings and ranges."""
+"""robtest.session: one frozen settings object, every property through one path, and the attack-taking
+properties accept every option of their attack from the registry."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+import torch
+
+from robtest.data import digits_tensors
+from robtest.errors import InvalidArgument
+from robtest.session import RobustSession
+from robtest.settings import Settings
+
+
+def _model() -> torch.nn.Module:
+    # nearest-class-mean softmax regression on the digits: about 90% clean accuracy, no training
+    x, y = digits_tensors("train")
+    mu = torch.stack([x[y == c].flatten(1).mean(0) for c in range(10)])
+    m = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    with torch.no_grad():
+        m[1].weight.copy_(20 * mu)
+        m[1].bias.copy_(-10 * (mu ** 2).sum(1))
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def session():
+    with RobustSession(_model(), digits_tensors("test"), device="cpu", samples=24, seed=1) as s:
+        yield s
+
+
+def test_the_session_is_built_from_one_frozen_settings_object(session):
+    assert session.settings == Settings(device="cpu", samples=24, seed=1)
+    assert (session.samples, session.seed, session.batch_size, session.rule) == (24, 1, 256, "point")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        session.settings.seed = 2  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        session.seed = 2  # type: ignore[misc]
+    given = Settings(seed=5, rule="confident")
+    with RobustSession(_model(), digits_tensors("test"), given, device="cpu") as s:
+        assert s.settings == dataclasses.replace(given, device="cpu") and given.device == "auto"
+
+
+def test_power_law_takes_every_option_of_its_attack(session):
+    """pgd's random_start was refused by the hand-copied option list before the table."""
+    v = session.power_law(exponent=(0.0, 5.0), attack="pgd", random_start=False, steps=2, eps=(0.02, 0.4),
+                          points=4, min_errors=2, max_error=0.99, samples=80)
+    assert v.measurement.details["attack"] == "pgd"
+    assert v.measurement.n > 0 and "random_start" not in v.measurement.details
+    with pytest.raises(InvalidArgument, match="power_law: expected keyword arguments among exponent, attack, .* but "
+                                              "got queries; attack 'pgd' does not take 'queries'; it accepts: norm"):
+        session.power_law(exponent=(0.0, 5.0), attack="pgd", queries=10)
+
+
+def test_min_perturbation_takes_every_option_of_its_attack(session):
+    """square's queries were refused by the hand-copied option list before the table."""
+    v = session.min_perturbation(floor=0.0, attack="square", queries=100, bisections=3)
+    assert v.passed and v.measurement.details["attack"] == "square" and v.measurement.n > 0
+    with pytest.raises(InvalidArgument, match="attack 'square' does not take 'steps'; it accepts: norm, queries"):
+        session.min_perturbation(floor=0.0, attack="square", steps=3)
+
+
+CONFTEST = """
+import pytest, torch
+from robtest.data import digits_tensors
+
+@pytest.fixture(scope="session")
+def robust_model():
+    x, y = digits_tensors("train")
+    mu = torch.stack([x[y == c].flatten(1).mean(0) for c in range(10)])
+    m = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    with torch.no_grad():
+        m[1].weight.copy_(20 * mu)
+        m[1].bias.copy_(-10 * (mu ** 2).sum(1))
+    return m.eval()
+"""
+
+MARKERS = """
 import pytest
 
-from robtest.errors import InvalidArgument
-from robtest.measurement import Measurement
-from robtest.session import RULES, decide
+@pytest.mark.power_law(exponent=(0.0, 5.0), attack="pgd", random_start=False, steps=2, eps=(0.02, 0.4), points=4,
+                       min_errors=2, max_error=0.99, samples=80)
+def test_power_law():
+    pass
 
-# The estimate 0.5 with the interval [0.4, 0.6]: point reads 0.5, confident the worse end, plausible the better.
-M = Measurement("rate", 0.5, 0.4, 0.6, n=100)
-
-
-def _expected(comparison, threshold):
-    """The three verdicts from the definitions, written out per rule (not through decide's lookup table)."""
-    if comparison == ">=":
-        return {"point": M.value >= threshold, "confident": M.low >= threshold, "plausible": M.high >= threshold}
-    if comparison == "<=":
-        return {"point": M.value <= threshold, "confident": M.high <= threshold, "plausible": M.low <= threshold}
-    lo, hi = threshold
-    return {"point": lo <= M.value <= hi, "confident": lo <= M.low and M.high <= hi,
-            "plausible": M.high >= lo and M.low <= hi}
+@pytest.mark.min_perturbation(floor=0.0, attack="square", queries=100, bisections=3, samples=24)
+def test_min_perturbation():
+    pass
+"""
 
 
-@pytest.mark.parametrize("comparison,threshold,verdicts", [
-    # A threshold the interval straddles separates the three rules; one outside it makes them agree.
-    (">=", 0.45, {"point": True, "confident": False, "plausible": True}),
-    (">=", 0.55, {"point": False, "confident": False, "plausible": True}),
-    (">=", 0.3, {"point": True, "confident": True, "plausible": True}),
-    (">=", 0.7, {"point": False, "confident": False, "plausible": False}),
-    ("<=", 0.55, {"point": True, "confident": False, "plausible": True}),
-    ("<=", 0.45, {"point": False, "confident": False, "plausible": True}),
-    ("<=", 0.7, {"point": True, "confident": True, "plausible": True}),
-    ("<=", 0.3, {"point": False, "confident": False, "plausible": False}),
-    ("in", (0.45, 0.9), {"point": True, "confident": False, "plausible": True}),
-    ("in", (0.1, 0.45), {"point": False, "confident": False, "plausible": True}),
-    ("in", (0.3, 0.7), {"point": True, "confident": True, "plausible": True}),
-    ("in", (0.7, 0.9), {"point": False, "confident": False, "plausible": False}),
-], ids=["floor-straddled-below-estimate", "floor-straddled-above-estimate", "floor-below", "floor-above",
-        "ceiling-straddled-above-estimate", "ceiling-straddled-below-estimate", "ceiling-above", "ceiling-below",
-        "range-straddles-low", "range-straddles-high", "range-holds-interval", "range-misses"])
-def test_each_rule_reads_its_end_of_the_interval(comparison, threshold, verdicts):
-    assert verdicts == _expected(comparison, threshold)
-    assert {r: decide(M, threshold, comparison, r) for r in RULES} == verdicts
-
-
-@pytest.mark.parametrize("comparison,threshold", [(">=", 0.4), ("<=", 0.6), ("in", (0.4, 0.6))],
-                         ids=["floor", "ceiling", "range"])
-def test_an_interval_end_on_the_threshold_passes_every_rule(comparison, threshold):
-    assert all(decide(M, threshold, comparison, r) for r in RULES)
-
-
-def test_unknown_rule_is_named():
-    with pytest.raises(InvalidArgument, match=r"rule: expected one of \('point', 'confident', 'plausible'\) "
-                       r"but got 'strict'"):
-        decide(M, 0.5, ">=", "strict")
-
-
-def test_rounding_never_hides_why_a_value_failed_its_threshold():
-    from robtest.measurement import Measurement
-    from robtest.plugin import summary_rows
-    from robtest.session import Verdict
-
-    m = Measurement("accuracy", 0.11987, 0.1, 0.14, n=100)
-    v = Verdict("accuracy_floor", m, 0.12, ">=", "point", met=False)
-    assert "is below the floor 0.12 (the value is 0.11987)" in v.message()
-    row = summary_rows([{**v.to_record(), "test": "t", "outcome": "failed"}])[0]
-    assert row[3].startswith("0.1199 [0.100–0.140]") and row[4] == ">= 0.12" and row[5] == "FAIL"
-    far = Verdict("accuracy_floor", Measurement("accuracy", 0.5, 0.4, 0.6, n=100), 0.12, ">=", "point", met=True)
-    assert "the value is" not in far.message() and summary_rows([{**far.to_record(), "test": "t"}])[0][3][:5] == "0.500"
+def test_the_markers_pass_attack_options_too(pytester: pytest.Pytester):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_markers=MARKERS)
+    pytester.runpytest("--robust", "-p", "no:cacheprovider").assert_outcomes(passed=2)

@@ -24,7 +24,7 @@ from robtest.errors import (
     InvalidArgument,
     ModelOutputError,
 )
-from robtest.models import eval_mode, model_device
+from robtest.models import as_logits, eval_mode, model_device, output_kind
 
 Bounds = tuple[float, float]
 LOSSES = ("ce", "margin", "dlr")
@@ -147,46 +147,6 @@ def check_eps(eps: float | torch.Tensor, norm: Norm, bounds: Bounds, x: torch.Te
         )
     if norm.name == "linf" and big >= 0.5 * width:
         report("large_eps", f"L∞ ε={big:g} in the box [{lo:g}, {hi:g}]", stacklevel=5, eps=big)
-
-
-OUTPUTS = ("logits", "log_probabilities", "probabilities", "sigmoid")
-
-
-def output_kind(out: torch.Tensor) -> str:
-    """What a batch of model outputs looks like: logits, log-probabilities, probabilities or sigmoid values.
-
-    >>> output_kind(torch.tensor([[0.2, 0.8], [0.5, 0.5]]))
-    'probabilities'
-    >>> output_kind(torch.tensor([[2.0, -1.0], [0.3, 4.0]]))
-    'logits'
-    """
-    n, c = out.shape
-    if c < 2 or n == 0:
-        return "logits"
-    od = out.detach().double()
-    lo, hi = float(od.min()), float(od.max())
-    if lo >= 0 and hi <= 1:
-        if bool(torch.allclose(od.sum(1), torch.ones_like(od[:, 0]), atol=1e-3)):
-            return "probabilities"
-        # Per-class values in [0, 1] that are not a distribution: a sigmoid / one-vs-rest head, which (trained)
-        # spreads each row from near 0 to near 1. Raw logits of an untrained model can all land in a narrow
-        # band inside [0, 1], so ask for enough values and a wide spread.
-        spread = (od.amax(dim=1) - od.amin(dim=1)).median()
-        if od.numel() >= 16 and float(spread) >= 0.5:
-            return "sigmoid"
-    if hi <= 0 and bool(torch.allclose(od.exp().sum(1), torch.ones_like(od[:, 0]), atol=1e-3)):
-        return "log_probabilities"
-    return "logits"
-
-
-def as_logits(out: torch.Tensor, kind: str) -> torch.Tensor:
-    """Outputs of ``kind`` turned into logits an attack can ascend (the argmax is unchanged)."""
-    if kind == "probabilities":
-        return out.clamp_min(1e-30).log()
-    if kind == "sigmoid":
-        p = out.clamp(1e-7, 1 - 1e-7)
-        return p.log() - (-p).log1p()
-    return out
 
 
 def check_logits(out: object, x: torch.Tensor, y: torch.Tensor) -> str:

@@ -11,8 +11,8 @@ from robtest.attacks import _driver
 from robtest.attacks._driver import Bounds, CheckedModel, loss_grad, per_sample_loss, run_attack
 from robtest.attacks._norms import Norm
 from robtest.attacks._registry import register_attack
-from robtest.errors import InvalidArgument
 from robtest.rng import SampleRNG, TorchRNG, as_rng
+from robtest.validation import integer, number
 
 __all__ = ["apgd", "apgd_t"]
 
@@ -43,11 +43,6 @@ def own_generator(generator: torch.Generator | SampleRNG | TorchRNG | None, x: t
     if generator is None:
         generator = torch.Generator(device=x.device).manual_seed(0)
     return as_rng(generator)
-
-
-def _check_int(name: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InvalidArgument(f"{name}: expected an integer >= {low} but got {value!r}")
 
 
 def _fooled(logits: torch.Tensor, y: torch.Tensor, targeted: bool) -> torch.Tensor:
@@ -239,10 +234,9 @@ def _apgd_t_entry(f, x, y, **kw):
 
 
 def _check(steps, restarts, rho) -> None:
-    _check_int("steps", steps, 1)
-    _check_int("restarts", restarts, 1)
-    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho <= 1:
-        raise InvalidArgument(f"rho: expected a number in (0, 1] but got {rho!r}")
+    integer("steps", steps)
+    integer("restarts", restarts)
+    number("rho", rho, low=0, high=1, strict_low=True)
 
 
 @register_attack("apgd", title="APGD")
@@ -333,6 +327,6 @@ def apgd_t(
     True
     """
     _check(steps, restarts, rho)
-    _check_int("targets", targets, 1)
+    integer("targets", targets)
     return run_attack(_apgd_t_entry, model, x, y, eps=eps, norm=norm, bounds=bounds, loss="dlr", steps=steps,
                       restarts=restarts, targets=targets, rho=float(rho), generator=generator)

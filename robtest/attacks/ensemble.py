@@ -8,10 +8,11 @@ import torch
 from robtest.attacks._driver import Bounds, run_attack
 from robtest.attacks._norms import Norm
 from robtest.attacks._registry import register_attack
-from robtest.attacks.apgd import _apgd_core, _apgd_t_core, _check_int, own_generator
+from robtest.attacks.apgd import _apgd_core, _apgd_t_core, own_generator
 from robtest.attacks.square import _square_core
 from robtest.diagnostics import report
 from robtest.rng import SampleRNG
+from robtest.validation import integer
 
 __all__ = ["auto"]
 
@@ -109,10 +110,10 @@ def auto(
     >>> bool(((x_adv - x).abs() <= 0.1 + 1e-6).all())
     True
     """
-    _check_int("steps", steps, 1)
-    _check_int("restarts", restarts, 1)
-    _check_int("targets", targets, 1)
-    _check_int("queries", queries, 0)
+    integer("steps", steps)
+    integer("restarts", restarts)
+    integer("targets", targets)
+    integer("queries", queries, low=0)
     return run_attack(_auto_core, model, x, y, eps=eps, norm=norm, bounds=bounds, steps=steps, restarts=restarts,
                       targets=targets, queries=queries, generator=generator)
 

@@ -8,8 +8,8 @@ from robtest.attacks import _driver
 from robtest.attacks._driver import Bounds, loss_grad, per_sample_loss, run_attack
 from robtest.attacks._norms import Norm, per_sample
 from robtest.attacks._registry import register_attack
-from robtest.errors import InvalidArgument
 from robtest.rng import SampleRNG, as_rng
+from robtest.validation import integer, number
 
 __all__ = ["pgd"]
 
@@ -148,12 +148,10 @@ def pgd(
     >>> bool(((x_adv - x).abs() <= 0.1 + 1e-6).all())
     True
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise InvalidArgument(f"steps: expected an integer >= 1 but got {steps!r}")
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise InvalidArgument(f"restarts: expected an integer >= 1 but got {restarts!r}")
-    if step_size is not None and not (isinstance(step_size, (int, float)) and step_size > 0):
-        raise InvalidArgument(f"step_size: expected a number > 0 (pixel units) or None but got {step_size!r}")
+    integer("steps", steps)
+    integer("restarts", restarts)
+    number("step_size", step_size, low=0, strict_low=True, expected="a number > 0 (pixel units) or None",
+           optional=True)
     return run_attack(
         _pgd_core, model, x, y, eps=eps, norm=norm, bounds=bounds, loss=loss, steps=steps, step_size=step_size,
         random_start=bool(random_start), restarts=restarts, targeted=bool(targeted), early_stop=bool(early_stop),

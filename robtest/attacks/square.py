@@ -12,8 +12,8 @@ from robtest.attacks._driver import Bounds, per_sample_loss, run_attack
 from robtest.attacks._norms import Norm
 from robtest.attacks._registry import register_attack
 from robtest.attacks.apgd import own_generator
-from robtest.errors import InvalidArgument
 from robtest.rng import RNG, SampleRNG
+from robtest.validation import integer, number
 
 __all__ = ["square"]
 
@@ -273,9 +273,7 @@ def square(
     >>> bool(((x_adv - x).abs() <= 0.1 + 1e-6).all())
     True
     """
-    if isinstance(queries, bool) or not isinstance(queries, int) or queries < 1:
-        raise InvalidArgument(f"queries: expected an integer >= 1 but got {queries!r}")
-    if isinstance(p_init, bool) or not isinstance(p_init, (int, float)) or not 0 < p_init <= 1:
-        raise InvalidArgument(f"p_init: expected a fraction in (0, 1] but got {p_init!r}")
+    integer("queries", queries)
+    number("p_init", p_init, low=0, high=1, strict_low=True, expected="a fraction in (0, 1]")
     return run_attack(_square_entry, model, x, y, eps=eps, norm=norm, bounds=bounds, loss=loss, queries=queries,
                       p_init=float(p_init), generator=generator)

@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from robtest import progress
 from robtest.errors import InputError, InvalidArgument
+from robtest.validation import integer
 
 __all__ = ["indexed_source", "iter_batches", "iter_indexed", "num_samples", "order"]
 
@@ -112,10 +113,8 @@ def _materialise(loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def check_sizes(batch_size: object, samples: object) -> None:
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise InvalidArgument(f"batch_size: expected an integer >= 1 but got {batch_size!r}")
-    if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 1):
-        raise InvalidArgument(f"samples: expected an integer >= 1 or None but got {samples!r}")
+    integer("batch_size", batch_size)
+    integer("samples", samples, optional=True)
 
 
 def _map_style(ds: object) -> bool:

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from robtest.errors import InvalidArgument
+from robtest.validation import integer
 
 __all__ = ["digits", "digits_tensors"]
 
@@ -46,8 +47,7 @@ def digits_tensors(split: str = "test", *, size: int = 8, seed: int = 0, classes
     """
     if split not in SPLITS:
         raise InvalidArgument(f"split: expected one of {SPLITS} but got {split!r}")
-    if size not in (8,) and not (isinstance(size, int) and size >= 8):
-        raise InvalidArgument(f"size: expected 8 or a larger int (e.g. 28) but got {size!r}")
+    integer("size", size, low=8, hint=" (e.g. 28)")
     xtr, ytr, xte, yte = _split(int(seed))
     if split == "train":
         x, y = xtr, ytr

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from robtest.errors import InvalidArgument
+from robtest.validation import integer
 
 __all__ = ["spheres", "gaussian_noise", "uniform_noise", "SUPPORTS"]
 
@@ -29,8 +30,7 @@ def spheres(samples: int = 1000, *, dim: int = 2, radii: tuple[float, float] = (
     """
     if support not in SUPPORTS:
         raise InvalidArgument(f"support: expected one of {SUPPORTS} but got {support!r}")
-    if not isinstance(dim, int) or dim < (2 if support == "quadrants" else 1):
-        raise InvalidArgument(f"dim: expected an integer >= 2 but got {dim!r}")
+    integer("dim", dim, low=2 if support == "quadrants" else 1)
     if not (len(radii) == 2 and 0 < radii[0] < radii[1]):
         raise InvalidArgument(f"radii: expected (inner, outer) with 0 < inner < outer but got {radii!r}")
     g = torch.Generator(device="cpu").manual_seed(seed)

@@ -1,9 +1,7 @@
-"""Helpers the properties share: argument checks, the data's input shape, batches on the device."""
+"""Helpers the properties share: the data's input shape, batches on the device (checks: robtest.validation)."""
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
 
 import torch
@@ -12,43 +10,8 @@ from robtest import distributed, progress
 from robtest.attacks._driver import check_batch, check_bounds, check_logits, first_forward
 from robtest.data import indexed_source, iter_batches, iter_indexed, order
 from robtest.data._source import _iter_indexed
-from robtest.errors import InputError, InvalidArgument
+from robtest.errors import InputError
 from robtest.rng import SampleRNG, global_rng_kept, seed_batch
-
-
-def positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgument(f"{name}: expected an integer >= 1 but got {value!r}")
-    return value
-
-
-def number(name: str, value: object, *, low: float = -math.inf, high: float = math.inf, strict_low: bool = False
-           ) -> float:
-    # numbers.Real takes numpy scalars (np.float32(0.1)) too.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise InvalidArgument(f"{name}: expected a finite number but got {value!r}")
-    ok = (value > low if strict_low else value >= low) and value <= high
-    if not ok:
-        lb = "(" if strict_low else "["
-        raise InvalidArgument(f"{name}: expected a number in {lb}{low:g}, {high:g}] but got {value!r}")
-    return float(value)
-
-
-def choice(name: str, value: object, options: tuple[str, ...]) -> str:
-    if value not in options:
-        raise InvalidArgument(f"{name}: expected one of {', '.join(options)} but got {value!r}")
-    return str(value)
-
-
-def pair(name: str, value: object) -> tuple[float, float]:
-    """A pair (low, high) of finite numbers with low <= high."""
-    try:
-        lo, hi = (float(v) for v in value)  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{name}: expected a pair (low, high) of numbers but got {value!r}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-        raise InvalidArgument(f"{name}: expected finite numbers with low <= high but got {value!r}")
-    return lo, hi
 
 
 def input_shape(data: object) -> tuple[int, ...]:

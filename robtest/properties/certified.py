@@ -123,7 +123,7 @@ def bracket_status(m: Measurement, floor: float, rule: str) -> tuple[str, str]:
     >>> bracket_status(m, 0.3, "point")[0], bracket_status(m, 0.5, "point")[0], bracket_status(m, 0.42, "point")[0]
     ('pass', 'FAIL', 'inconclusive')
     """
-    from robtest.session import decide
+    from robtest.verdict import decide
 
     att = m.details["attacked"]
     attacked = Measurement("attacked accuracy", att["value"], att["low"], att["high"], n=m.n,

@@ -12,7 +12,7 @@ A robust model should not be sure about inputs that are not digits (or cats). Tw
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -23,10 +23,10 @@ from robtest.attacks._driver import check_bounds
 from robtest.errors import InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
-from robtest.properties._common import choice, number, positive_int
-from robtest.properties.sequential import SequentialCheck, look_schedule
+from robtest.properties.sequential import Budget, SequentialCheck, look_schedule
 from robtest.rng import SampleRNG, as_rng, global_rng_kept, seed_batch
 from robtest.stats import bootstrap_ci
+from robtest.validation import choice, number, positive_int
 
 __all__ = ["SOURCES", "STATISTICS", "non_example_confidence", "non_examples"]
 
@@ -111,7 +111,7 @@ def non_example_confidence(
     seed: int = 0,
     device: str | torch.device = "auto",
     confidence: float = 0.95,
-    limit: Callable[[int], bool] | None = None,
+    budget: Budget | None = None,
 ) -> Measurement:
     """The model's confidence on ``samples`` non-examples from ``source``: their mean (or max) softmax probability.
 
@@ -123,8 +123,9 @@ def non_example_confidence(
     that interval is reported. For ``statistic="max"`` the value is the largest confidence found, a search
     result: the interval runs from it to 1 (no finite search certifies a maximum), and a sequential run stops
     as soon as one non-example beats the ceiling. Sequential runs look after ``samples/16`` non-examples (at
-    least 16), then at twice as many, and so on. Non-example ``i`` is drawn from its own stream (``seed``,
-    ``i``), so the batch size changes no number.
+    least 16), then at twice as many, and so on. A ``budget`` (:class:`~robtest.properties.sequential.Budget`)
+    is read at the same looks and ends the run when it runs out (``details["budget"]`` names it). Non-example
+    ``i`` is drawn from its own stream (``seed``, ``i``), so the batch size changes no number.
 
     >>> import torch
     >>> _ = torch.manual_seed(0)  # reproducible initial weights
@@ -153,6 +154,7 @@ def non_example_confidence(
         check = SequentialCheck(n_total=samples, first=looks[0], threshold=ceiling, comparison="<=",
                                 confidence=confidence, kind="mean")
     cls: list[int] = []
+    out_of_budget = budget.stopper(None) if budget is not None else None
     with on_device(model, dev), eval_mode(model):
         with distributed.in_step("non_example_confidence"):  # a model that fails on one rank fails on all
             with torch.no_grad():
@@ -214,8 +216,8 @@ def non_example_confidence(
                         break
                     if statistic == "max" and top > ceiling:
                         break
-                # a budget ran out (robtest.session): read at the looks, like the sequential check
-                if limit is not None and seen < samples and limit(seen):
+                # a budget ran out: read at the looks, like the sequential check
+                if out_of_budget is not None and seen < samples and out_of_budget(total, seen):
                     break
     v = torch.cat(values).double()
     c_all = torch.cat(judged)
@@ -241,6 +243,8 @@ def non_example_confidence(
         low, high = bootstrap_ci(v.numpy(), np.mean, confidence=confidence, seed=seed)
     if statistic == "mean":  # non-example i starts from the same seeded draw in every run: a baseline pairs them
         details.update(per_sample=[round(float(a), 7) for a in v], per_sample_statistic="mean")
+    if budget is not None and budget.ran_out(int(v.numel()), samples):
+        details["budget"] = budget.ran_out(int(v.numel()), samples)
     what = (f"on fooling images ({steps} steps of {step_size:g} from N(0.5, {std:g}²))" if source == "fooling"
             else f"on {source} {'images' if source == 'constant' else 'noise'}")
     return Measurement(name=f"{statistic} confidence" if statistic == "max" else "confidence", value=value, low=low,

@@ -28,8 +28,9 @@ from torch import nn
 from robtest.errors import InvalidArgument
 from robtest.measurement import Measurement
 from robtest.models import Normalized, eval_mode, on_device, resolve_device
-from robtest.properties._common import choice, flat_norm, input_shape, map_samples, number, positive_int
+from robtest.properties._common import flat_norm, input_shape, map_samples
 from robtest.stats import bootstrap_ci
+from robtest.validation import choice, number, positive_int
 
 __all__ = ["ESTIMATES", "SUPPORTED", "conv_norm_bound", "conv_norm_dense", "conv_norm_fft", "global_lipschitz_bound",
            "lipschitz_estimate", "local_lipschitz", "loss_sensitivity"]

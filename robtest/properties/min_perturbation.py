@@ -19,9 +19,10 @@ from robtest.attacks._driver import check_bounds, predict
 from robtest.attacks._norms import get_norm
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
-from robtest.properties._common import flat_norm, map_samples, number, positive_int
+from robtest.properties._common import flat_norm, map_samples
 from robtest.rng import SampleRNG
 from robtest.stats import bootstrap_ci
+from robtest.validation import number, positive_int
 
 __all__ = ["minimal_perturbation"]
 

@@ -14,8 +14,9 @@ import torch
 from robtest.attacks._driver import check_bounds
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
-from robtest.properties._common import map_samples, number, pair, positive_int
+from robtest.properties._common import map_samples
 from robtest.stats import clopper_pearson, proportion_ci
+from robtest.validation import number, pair, positive_int
 
 __all__ = ["offset_accuracy", "offset_drop"]
 

@@ -14,20 +14,30 @@ The evaluation stops at a look when the interval lies wholly on one side of the 
 
 Two kinds of quantity: ``"proportion"`` (0/1 outcomes: exact Clopper–Pearson intervals) and ``"mean"`` (values
 in [0, 1], such as softmax confidences: Hoeffding intervals, valid for any distribution on [0, 1]).
+
+Early stopping has one protocol, the same for every evaluation: a ``stop(total, seen) -> bool`` callable asked
+with the running total (a count of robust samples, or a sum of values) at each of its ``planned`` sample counts
+(the evaluation cuts its batches there; without ``planned``, after every batch); True ends the evaluation.
+:class:`SequentialCheck` is one, and a :class:`Budget` (seconds and/or samples) wraps one into another
+(:meth:`Budget.stopper`). A property that can stop early takes ``sequential`` (stop once the verdict against its
+threshold is settled) and ``budget`` and builds its stop from them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from robtest.errors import InvalidArgument
 from robtest.stats import clopper_pearson
+from robtest.validation import integer, number
 
-__all__ = ["FIRST_LOOK", "KINDS", "SequentialCheck", "look_schedule", "spending", "sequential_mean",
+__all__ = ["FIRST_LOOK", "KINDS", "Budget", "SequentialCheck", "look_schedule", "spending", "sequential_mean",
            "hoeffding_interval"]
 
 KINDS = ("proportion", "mean")
@@ -43,10 +53,8 @@ def look_schedule(n_total: int, first: int = FIRST_LOOK) -> tuple[int, ...]:
     >>> look_schedule(50)
     (50,)
     """
-    if not isinstance(n_total, int) or n_total < 1:
-        raise InvalidArgument(f"n_total: expected an integer >= 1 but got {n_total!r}")
-    if isinstance(first, bool) or not isinstance(first, int) or first < 1:
-        raise InvalidArgument(f"first: expected an integer >= 1 (samples at the first look) but got {first!r}")
+    integer("n_total", n_total)
+    integer("first", first, hint=" (samples at the first look)")
     looks, n = [], first
     while n < n_total:
         looks.append(n)
@@ -176,3 +184,60 @@ def sequential_mean(values: Sequence[float] | np.ndarray, *, threshold: float, c
             break
     low, high = check.interval(total, seen)
     return total / seen, low, high, seen
+
+
+@dataclass
+class Budget:
+    """A property's budget: seconds of evaluation and/or samples. :meth:`stopper` wraps a sequential check (or
+    nothing) into the evaluation's ``stop``; :meth:`ran_out` says afterwards whether the budget ended it.
+
+    >>> b = Budget.of(None, 100)
+    >>> stop = b.stopper(None)
+    >>> stop(0, 64), stop(0, 100), b.ran_out(100, 540), b.ran_out(540, 540)
+    (False, True, 'max_samples=100', '')
+    """
+
+    seconds: float | None
+    samples: int | None
+    _timed_out: bool = False
+
+    @classmethod
+    def of(cls, seconds: object, samples: object) -> Budget | None:
+        """The budget of ``max_seconds`` and ``max_samples`` (checked); None when neither is set."""
+        if seconds is None and samples is None:
+            return None
+        if seconds is not None:
+            seconds = number("max_seconds", seconds)
+            if seconds <= 0:
+                raise InvalidArgument(f"max_seconds: expected a number of seconds > 0 but got {seconds!r}")
+        if samples is not None:
+            integer("max_samples", samples)
+        return cls(seconds, samples)  # type: ignore[arg-type]
+
+    def stopper(self, check: Any) -> Callable[[float, int], bool]:
+        """``stop(total, seen)`` for the evaluation: the check's verdict, or the budget running out. With a
+        sequential check the evaluation asks only at its planned looks (sample counts independent of the batch
+        size), so a time budget is read there: it can run over by up to the time of the last segment."""
+        deadline = None if self.seconds is None else time.monotonic() + self.seconds
+
+        def stop(total: float, seen: int) -> bool:
+            if check is not None and check(total, seen):
+                return True
+            if deadline is not None and time.monotonic() > deadline:
+                self._timed_out = True
+                return True
+            return self.samples is not None and seen >= self.samples
+
+        if check is not None:
+            stop.planned = check.planned  # type: ignore[attr-defined]
+        return stop
+
+    def ran_out(self, seen: int, planned: int) -> str:
+        """Which budget stopped the evaluation before ``planned`` samples ("" when none did)."""
+        if seen >= planned:
+            return ""
+        if self._timed_out:
+            return f"max_seconds={self.seconds:g}"
+        if self.samples is not None and seen >= self.samples:
+            return f"max_samples={self.samples}"
+        return ""

@@ -63,10 +63,10 @@ def images28(pytestconfig, train_data):
     import torch
 
     from robtest.data import digits_tensors, from_spec, iter_batches
-    from robtest.plugin import SETTINGS
+    from robtest.options import OPTIONS
 
     if train_data[0].shape[-1] >= 28:
-        test = from_spec(pytestconfig.stash[SETTINGS].data, split="test")
+        test = from_spec(pytestconfig.stash[OPTIONS].data, split="test")
         xs, ys = zip(*iter_batches(test, batch_size=1024, seed=None), strict=True)
         return train_data, (torch.cat(xs), torch.cat(ys))
     return digits_tensors("train", size=28), digits_tensors("test", size=28)

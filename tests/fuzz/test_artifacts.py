@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from robtest.fuzz import InvarianceError, assert_invariant, fuzz
+from robtest.errors import InvarianceError
+from robtest.fuzz import assert_invariant, fuzz
 from robtest.strategies import Offset
 
 from ._models import MeanThreshold

@@ -9,7 +9,8 @@ import torch
 from robtest.errors import InvalidArgument
 from robtest.measurement import Measurement
 from robtest.properties import error_curve, fit_power_law
-from robtest.session import RobustSession, Verdict, decide
+from robtest.session import RobustSession
+from robtest.verdict import Verdict, decide
 
 from ._models import template_linear
 

@@ -1,0 +1,208 @@
+"""The robustness summary's words and tables: what every report (terminal, Markdown, HTML, JUnit XML) says
+about a record, defined once.
+
+A record is the JSON-safe dict a property call publishes (see :mod:`robtest.reporter`); its row is
+``(test, property, setting, measured [CI] n, threshold, verdict)``. The verdict words are :data:`PASSING` and
+:data:`BAD` (and :data:`BASELINE_WORDS` for a baseline's findings). This module imports only the standard
+library (and robtest's torch-free :mod:`robtest.diagnostics`).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any, Protocol
+
+__all__ = ["BAD", "BAD_BASELINE", "BASELINE_WORDS", "HEADER", "PASSING", "SUMMARY_WIDTH", "diagnostic_lines",
+           "header_line", "junit_json", "markdown_summary", "near", "noted", "summary_rows", "table_lines",
+           "verdict_text"]
+
+#: Verdicts that pass (a row whose verdict starts with one is green).
+PASSING = ("pass", "test passed")
+#: Verdicts that do not pass (red in every report).
+BAD = ("FAIL", "suspect", "regression", "no baseline", "mismatch", "test failed", "inconclusive")
+#: What a baseline comparison's status adds to the verdict (:func:`robtest.baseline.compare`).
+BASELINE_WORDS = {"regression": "regression", "missing": "no baseline", "mismatch": "mismatch"}
+#: Baseline statuses that fail the test.
+BAD_BASELINE = tuple(BASELINE_WORDS)
+
+
+class RunOptions(Protocol):
+    """What the summary's header reads of the run's options (:class:`robtest.options.Options`)."""
+
+    rule: str
+    confidence: float
+    seed: int
+    device: str
+    data: str
+    samples: int | None
+    baseline: str | None
+
+
+SUMMARY_WIDTH = 120
+HEADER = ("test", "property", "setting", "measured [CI] n", "threshold", "verdict")
+_MIN_SETTING = 24
+
+
+def table_lines(rows: list[tuple[str, ...]], *, width: int = SUMMARY_WIDTH) -> list[list[str]]:
+    r"""The summary table as lines, one list per row (the header first), within ``width`` columns where the
+    test ids allow it.
+
+    Nothing is cut: a row too wide wraps its setting within its column (never narrower than 24 characters),
+    and every other cell stays on the row's first line, so a row still reads (and matches) as one line.
+
+    >>> rows = [("t.py::test_a", "accuracy_floor", "under FGSM L∞ ε=0.1 (sequential: settled after 64 of 540 "
+    ...          "samples)", "0.5 [0.4–0.6] n=9", ">= 0.3", "pass")]
+    >>> for lines in table_lines(rows, width=100):
+    ...     print(*lines, sep="\n")
+    test          property        setting                          measured [CI] n    threshold  verdict
+    t.py::test_a  accuracy_floor  under FGSM L∞ ε=0.1              0.5 [0.4–0.6] n=9  >= 0.3     pass
+                                  (sequential: settled after 64
+                                  of 540 samples)
+    """
+    table = [HEADER, *rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
+    fixed = sum(widths) - widths[2] + 2 * (len(HEADER) - 1)
+    widths[2] = min(widths[2], max(_MIN_SETTING, width - fixed))
+    out = []
+    for r in table:
+        setting = textwrap.wrap(r[2], widths[2]) or [""]
+        first = [*r[:2], setting[0], *r[3:]]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(first, widths, strict=True)).rstrip()]
+        pad = " " * (widths[0] + widths[1] + 4)
+        lines += [(pad + part).rstrip() for part in setting[1:]]
+        out.append(lines)
+    return out
+
+
+def header_line(s: RunOptions, device: str | None = None) -> str:
+    """The run's settings in one line (the terminal's report header, the Markdown summary's first line)."""
+    return (f"robtest: rule {s.rule}, confidence {s.confidence:g}, seed {s.seed}, device {device or s.device}, "
+            f"data {s.data}" + (f", samples {s.samples}" if s.samples else ""))
+
+
+def markdown_summary(s: RunOptions, records: list[dict[str, Any]]) -> str:
+    """The summary as Markdown for CI pages: the run's settings, one table row per record, baseline messages."""
+    devices = ", ".join(sorted({r["device"] for r in records if r.get("device")})) or None
+    bad = sum(1 for r in records if not verdict_text(r).startswith(PASSING))
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    run = header_line(s, devices).removeprefix("robtest: ")
+    lines = ["## Robustness summary", "", run[0].upper() + run[1:]
+             + (f"; baseline `{s.baseline}`" if s.baseline else "") + f"; {len(records)} records, {bad} not passing",
+             "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    for row in summary_rows(records):
+        lines.append("| " + " | ".join(cell(c) for c in row) + " |")
+    notes = [r["baseline"]["message"] for r in records if r.get("baseline", {}).get("status") in BAD_BASELINE]
+    if notes:
+        lines += ["", *(f"- {cell(n)}" for n in notes)]
+    return "\n".join(lines) + "\n"
+
+
+_BULKY = ("sample_ids", "outcomes", "per_sample", "examples", "ray")  # per-sample lists and plot data
+
+
+def junit_json(rec: dict[str, Any]) -> str:
+    """A record as compact JSON for JUnit XML properties, without the per-sample lists and plot data (in the report
+    and the baseline)."""
+    m = rec.get("measurement") or {}
+    details = {k: v for k, v in m.get("details", {}).items() if k not in _BULKY}
+    slim = {**rec, "measurement": {**m, "details": details}} if m else rec
+    return json.dumps(slim, ensure_ascii=False, separators=(",", ":"), default=repr)
+
+
+def near(value: float, limit: float) -> str:
+    """``value`` with 3 decimals, or with enough significant digits (4 to 6) that it no longer reads as ``limit``.
+
+    >>> near(0.11987, 0.12), near(0.5, 0.12), near(0.12, 0.12)
+    ('0.1199', '0.500', '0.120')
+    """
+    text = f"{value:.3f}"
+    if value == limit or text != f"{limit:.3f}":
+        return text
+    for digits in (4, 5, 6):
+        text = f"{value:.{digits}g}"
+        if text != f"{limit:.{digits}g}":
+            break
+    return text
+
+
+def _limits(rec: dict[str, Any]) -> list[float]:
+    t = rec.get("threshold")
+    if isinstance(t, (int, float)) and not isinstance(t, bool):
+        return [float(t)]
+    if isinstance(t, list):
+        return [float(v) for v in t if isinstance(v, (int, float))]
+    return []
+
+
+def _fmt_value(rec: dict[str, Any]) -> str:
+    m = rec["measurement"]
+    value = f"{m['value']:.3f}"
+    for limit in _limits(rec):  # enough digits to see which side of the threshold the value lies
+        if near(m["value"], limit) != value:
+            value = near(m["value"], limit)
+    ci = f"{m['low']:.3f}–{m['high']:.3f}"
+    fix = m.get("details", {}).get("corrected") or {}
+    tail = f", corrected {fix['value']:.3f} [{fix['low']:.3f}–{fix['high']:.3f}]" if fix.get("found") else ""
+    return f"{value} [{ci}] n={m['n']}{tail}"
+
+
+BASELINE_WORDS = {"regression": "regression", "missing": "no baseline", "mismatch": "mismatch"}
+
+
+def verdict_text(rec: dict[str, Any]) -> str:
+    """The verdict cell: the record's verdict (a measurement's by the test's outcome), the baseline's finding,
+    and the indicators allowed or noted."""
+    allowed = [d["indicator"] for d in rec["measurement"].get("diagnostics", ()) if d["allowed"]]
+    seen = [d["indicator"] for d in rec["measurement"].get("diagnostics", ()) if noted(d, rec)]
+    verdict = rec["verdict"]
+    passed = rec.get("outcome") == "passed"
+    if verdict == "no threshold":
+        verdict = "test passed" if passed else "test failed"
+    elif verdict == "FAIL" and rec.get("source") == "call" and passed:
+        verdict = "FAIL (not asserted)"  # the test made the check but did not assert on it
+    base = rec.get("baseline", {}).get("status")
+    if base in BASELINE_WORDS and rec["verdict"] != "suspect":
+        word = BASELINE_WORDS[base]
+        verdict = word if rec["verdict"] in ("pass", "no threshold") else f"{verdict}, {word}"
+    tags = ([f"allowed: {', '.join(allowed)}"] if allowed else []) + ([f"noted: {', '.join(seen)}"] if seen else [])
+    return f"{verdict} ({'; '.join(tags)})" if tags else verdict
+
+
+def noted(d: dict[str, Any], rec: dict[str, Any]) -> bool:
+    """A counting indicator that fired but did not block: its counterexamples moved the number, not the verdict."""
+    return not d["allowed"] and d.get("kind") == "count" and rec.get("verdict") != "suspect"
+
+
+def _threshold_text(rec: dict[str, Any]) -> str:
+    if rec.get("threshold_text"):
+        return str(rec["threshold_text"])
+    t = rec.get("threshold")
+    return t if isinstance(t, str) and t else "(no threshold)"  # suites' claims carry their threshold as text
+
+
+def summary_rows(records: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """One row of :data:`HEADER` per record."""
+    rows = []
+    for r in records:
+        m = r["measurement"]
+        rows.append((r["test"], r["property"], m.get("context", ""), _fmt_value(r), _threshold_text(r),
+                     verdict_text(r)))
+    return rows
+
+
+def diagnostic_lines(records: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """One line per indicator that fired: (text, whether the test allowed it)."""
+    from robtest.diagnostics import evidence_text
+
+    out = []
+    for r in records:
+        for d in r["measurement"].get("diagnostics", ()):
+            ev = evidence_text(d["evidence"])
+            tag = "allowed" if d["allowed"] else "noted" if noted(d, r) else "SUSPECT"
+            out.append((f"  {tag} {r['test']} {r['property']}: {d['indicator']}" + (f" ({ev})" if ev else ""),
+                        tag != "SUSPECT"))
+    return out
