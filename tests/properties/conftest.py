@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import one_torch_thread
 
-@pytest.fixture(scope="package", autouse=True)
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+_one_torch_thread = pytest.fixture(scope="package", autouse=True)(one_torch_thread)
