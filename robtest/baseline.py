@@ -93,6 +93,10 @@ def baseline_entry(rec: dict[str, Any]) -> dict[str, Any]:
         entry["outcomes"] = details["outcomes"]
     if details.get("per_sample_statistic") == "mean" and "per_sample" in details:
         entry["per_sample"] = details["per_sample"]
+    att = details.get("attacked")
+    if isinstance(att, dict) and "value" in att:  # a bracket: the attack's upper bound beside the proof
+        entry["attacked"] = {k: att[k] for k in ("value", "low", "high")}
+        entry["gap"] = details.get("gap")
     return entry
 
 
@@ -245,6 +249,11 @@ def compare(entry: dict[str, Any] | None, rec: dict[str, Any], *, rec_id: str, t
         out.update(method="interval", bound=[lo, hi])
         text = (f"{m.get('name', prop)} {_fmt(value)} now vs {_fmt(base_value)} (CI {_fmt(entry['low'])}–"
                 f"{_fmt(entry['high'])}) in the baseline" + (f"; {bound}" if regressed else ""))
+    att, base_att = details.get("attacked"), entry.get("attacked")
+    if isinstance(att, dict) and isinstance(base_att, dict):  # a bracket: the attacked side too, for the reader
+        out.update(attacked=att["value"], baseline_attacked=base_att["value"])
+        text += (f"; attacked {_fmt(att['value'])} now vs {_fmt(base_att['value'])} in the baseline, gap "
+                 f"{_fmt(details.get('gap', 0.0))} now vs {_fmt(entry.get('gap') or 0.0)}")
     status = "regression" if regressed else "ok"
     prefix = f"regression of {rec_id}: " if regressed else "no significant regression: "
     return {**out, "status": status, "message": prefix + text}

@@ -428,6 +428,8 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
                     adv_ok += a
                 seen += len(merged)
                 start = end
+                if getattr(stop, "observe", None) is not None:  # a stop that reads the look's outcomes
+                    stop.observe([(sid, a) for sid, _, _, a, _ in merged])  # type: ignore[union-attr]
                 if stop is not None and stop(adv_ok, seen):
                     break
         if distributed.active():

@@ -152,6 +152,30 @@ def _plot_offset(m: dict[str, Any]) -> str:
     return _svg(fig)
 
 
+def _plot_bracket(m: dict[str, Any]) -> str:
+    """The bracket: the certified accuracy (proven, a lower bound) and the attacked one (an upper bound), each with
+    its interval, the gap between them shaded, and the floor."""
+    d = m["details"]
+    att = d["attacked"]
+    fig, ax = _figure(4.6, 1.9)
+    rows = ((m["value"], m["low"], m["high"], "#1e7b34"), (att["value"], att["low"], att["high"], "#1f5fa8"))
+    for i, (v, lo, hi, colour) in enumerate(rows):
+        ax.errorbar([v], [i], xerr=[[v - lo], [hi - v]], fmt="o", color=colour, capsize=3, ms=5)
+        ax.annotate(f"{v:.3f}", (v, i), textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7)
+    ax.axvspan(min(m["value"], att["value"]), max(m["value"], att["value"]), color="#f0b400", alpha=0.2,
+               label=f"gap {d.get('gap', 0.0):.3f}")
+    if isinstance(d.get("floor"), (int, float)):
+        ax.axvline(d["floor"], color="#c0392b", ls="--", lw=1, label=f"floor {d['floor']:g}")
+    ax.set_yticks([0, 1], ["certified", "attacked"])
+    ax.set_ylim(-0.6, 1.6)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel("robust accuracy")
+    ax.set_title(f"{d.get('method', '')} proof vs {att.get('attack', 'attack')} (n={m['n']})", fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return _svg(fig)
+
+
 def _plot_ray(m: dict[str, Any]) -> str:
     ray = m["details"]["ray"]
     eps, logits, label = ray["eps"], ray["logits"], ray.get("label")
@@ -248,6 +272,7 @@ PLOTS: dict[str, Plot] = {
     "ray": Plot(("ray",), _plot_ray),
     "examples": Plot(("examples",), _plot_examples),
     "artifacts": Plot(("artifacts",), _artifact_images, matplotlib=False),
+    "bracket": Plot(("attacked", "gap"), _plot_bracket),
 }
 
 

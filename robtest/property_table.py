@@ -75,6 +75,10 @@ class Property:
     #: A search with its own result (fuzzing), not a measurement read by a verdict rule; not compared with
     #: baselines.
     search: bool = False
+    #: A bracketed verdict (:func:`robtest.properties.certified.bracket_status`): the measurement is a proven lower
+    #: bound with an attack's upper bound beside it; pass when the proof clears the threshold, FAIL when the
+    #: attack misses it, otherwise inconclusive.
+    bracket: bool = False
 
     @property
     def accepted(self) -> tuple[str, ...]:
@@ -104,6 +108,17 @@ PROPERTIES: dict[str, Property] = {p.name: p for p in (
         function="robtest.properties.accuracy:robust_accuracy",
         threshold="floor", comparison=">=", required=("eps", "floor"), options=("attack",), passes="attack",
         stops="at the first look (64·2^k samples, then the end) whose exact interval of the accuracy clears the floor",
+    ),
+    Property(
+        name="certified_floor",
+        summary="the certified (proven) accuracy in the eps-ball is at least floor; FAIL when the attacked accuracy "
+                "is below it, inconclusive in between",
+        function="robtest.properties.certified:certified_accuracy",
+        threshold="floor", comparison=">=", required=("eps", "floor"),
+        options=("method", "norm", "attack", "time_limit"), passes="attack",
+        stops="at the first look (64·2^k samples, then the end) whose certified interval lies above the floor or "
+              "whose attacked interval lies below it",
+        plot="bracket", bracket=True,
     ),
     Property(
         name="confidence_ceiling",

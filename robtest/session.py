@@ -344,10 +344,17 @@ class RobustSession:
                 m = fn(self.model, *([self.data] if "data" in params else []), **args)
             m = m.with_diagnostics(found.items(), allow)
             ran_out = m.details.get("budget", "") if budget is not None else ""
-            # A budget that ran out before the interval cleared the threshold: the verdict is "inconclusive".
-            settled = not (ran_out and straddles(m.corrected, limit, entry.comparison))
-            met = decide(m.corrected, limit, entry.comparison, rule)
-            v = Verdict(entry.name, m, limit, entry.comparison, rule, met, settled, "" if settled else ran_out)
+            if entry.bracket:  # a proof beside an attack: pass proven, FAIL shown, or inconclusive
+                from robtest.properties.certified import bracket_status
+
+                status, text = bracket_status(m, limit, rule, ran_out=ran_out)
+                v = Verdict(entry.name, m, limit, entry.comparison, rule, status == "pass", status != "inconclusive",
+                            ran_out if status == "inconclusive" else "", bracket=text)
+            else:
+                # A budget that ran out before the interval cleared the threshold: the verdict is "inconclusive".
+                settled = not (ran_out and straddles(m.corrected, limit, entry.comparison))
+                met = decide(m.corrected, limit, entry.comparison, rule)
+                v = Verdict(entry.name, m, limit, entry.comparison, rule, met, settled, "" if settled else ran_out)
             self._record(v.to_record(), call)
         return v
 

@@ -147,6 +147,10 @@ def _fmt_value(rec: dict[str, Any]) -> str:
     ci = f"{m['low']:.3f}–{m['high']:.3f}"
     fix = m.get("details", {}).get("corrected") or {}
     tail = f", corrected {fix['value']:.3f} [{fix['low']:.3f}–{fix['high']:.3f}]" if fix.get("found") else ""
+    att = m.get("details", {}).get("attacked")
+    if isinstance(att, dict) and "value" in att:  # a bracket: the proven value, then the attack's beside it
+        tail += (f"; attacked {att['value']:.3f} [{att['low']:.3f}–{att['high']:.3f}], "
+                 f"gap {m['details'].get('gap', 0.0):.3f}")
     return f"{value} [{ci}] n={m['n']}{tail}"
 
 
@@ -173,8 +177,10 @@ def verdict_text(rec: dict[str, Any]) -> str:
 
 
 def noted(d: dict[str, Any], rec: dict[str, Any]) -> bool:
-    """A counting indicator that fired but did not block: its counterexamples moved the number, not the verdict."""
-    return not d["allowed"] and d.get("kind") == "count" and rec.get("verdict") != "suspect"
+    """An indicator that fired but did not block: a counting one (its counterexamples moved the number, not the
+    verdict), or any beside a bracketed verdict (a proof and real examples, which no indicator can move)."""
+    return (not d["allowed"] and (d.get("kind") == "count" or bool(rec.get("bracket")))
+            and rec.get("verdict") != "suspect")
 
 
 def _threshold_text(rec: dict[str, Any]) -> str:

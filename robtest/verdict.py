@@ -44,6 +44,9 @@ class Verdict:
     #: the verdict is "inconclusive", which never passes.
     settled: bool = True
     budget: str = ""  # which budget ran out, e.g. "max_seconds=30"
+    #: A bracketed verdict's sentence (a proof and an attack, :func:`robtest.properties.certified.bracket_status`):
+    #: its status comes from them, and the attack's indicators, shown, cannot block it.
+    bracket: str = ""
 
     @property
     def judged(self) -> Measurement:
@@ -59,6 +62,8 @@ class Verdict:
     def suspect(self) -> bool:
         """An indicator that no number can be trusted fired, or a counting indicator fired (a stronger probe found
         more counterexamples than noise) and the corrected interval straddles the threshold."""
+        if self.bracket:  # a proof and real examples: no indicator of attack failure can move either
+            return False
         return self.measurement.suspect or bool(self.measurement.counting and self.straddles)
 
     @property
@@ -97,6 +102,10 @@ class Verdict:
         return f"{m}, is {side} the {word} {self.threshold:g}{how}"
 
     def message(self) -> str:
+        if self.bracket:
+            fired = [d.indicator for d in self.measurement.diagnostics if not d.allowed]
+            return self.bracket + (f" (the attack's indicators fired: {', '.join(fired)}; they cannot move a proof "
+                                   "or a real example)" if fired else "")
         if not self.settled and not self.suspect:
             m = self.measurement
             planned = m.details.get("samples_planned")
@@ -122,7 +131,8 @@ class Verdict:
         limit = list(self.threshold) if self.comparison == "in" else self.threshold  # type: ignore[arg-type]
         return {"property": self.property, "measurement": self.measurement.to_record(), "threshold": limit,
                 "comparison": self.comparison, "threshold_text": self.threshold_text(), "rule": self.rule,
-                "verdict": self.status, **({"budget": self.budget} if not self.settled else {})}
+                "verdict": self.status, **({"budget": self.budget} if self.budget else {}),
+                **({"bracket": self.bracket} if self.bracket else {})}
 
 
 def suspect_message(name: str, m: Measurement, text: str, *, counting: bool = False) -> str:
