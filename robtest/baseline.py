@@ -30,7 +30,7 @@ from robtest.errors import BaselineError
 from robtest.property_table import PROPERTIES
 
 __all__ = ["BASELINE_SCHEMA", "REPORT_SCHEMA", "baseline_entry", "compare", "load_baseline",
-           "mcnemar", "model_fingerprint", "paired_mean_test"]
+           "mcnemar", "model_fingerprint", "paired_mean_test", "per_class_changes"]
 
 REPORT_SCHEMA = "robtest-report/1"
 BASELINE_SCHEMA = "robtest-baseline/1"
@@ -91,6 +91,8 @@ def baseline_entry(rec: dict[str, Any]) -> dict[str, Any]:
     if "outcomes" in details and "sample_ids" in details:
         entry["sample_ids"] = details["sample_ids"]
         entry["outcomes"] = details["outcomes"]
+        if len(details.get("labels", ())) == len(details["sample_ids"]):  # for the per-class comparison
+            entry["labels"] = details["labels"]
     if details.get("per_sample_statistic") == "mean" and "per_sample" in details:
         entry["per_sample"] = details["per_sample"]
     att = details.get("attacked")
@@ -163,6 +165,38 @@ def mcnemar(base: list[int], now: list[int], *, tolerance: float = 0.0) -> dict[
     return {"lost": lost, "gained": gained, "n": n, "p_value": p}
 
 
+def per_class_changes(base: list[int], now: list[int], labels: list[int], *, alpha: float = 0.05
+                      ) -> list[dict[str, Any]]:
+    """Which classes lost robustness: per true class, the exact one-sided McNemar test of :func:`mcnemar` on that
+    class's paired outcomes, with Holm's step-down correction over the classes (the family-wise error stays at
+    most ``alpha`` however many classes there are). One row per class, in class order: ``n``, ``baseline`` and
+    ``now`` accuracy, ``lost``, ``gained``, ``p_value``, ``p_holm`` (adjusted) and ``regressed`` (p_holm < alpha).
+
+    >>> rows = per_class_changes([1] * 30 + [1] * 30, [0] * 20 + [1] * 10 + [1] * 30, [0] * 30 + [1] * 30)
+    >>> [(r["class"], r["lost"], r["regressed"]) for r in rows]
+    [(0, 20, True), (1, 0, False)]
+    """
+    if not len(base) == len(now) == len(labels):
+        raise ValueError(f"expected outcomes and labels of the same samples but got {len(base)}, {len(now)} and "
+                         f"{len(labels)}")
+    rows = []
+    for c in sorted(set(labels)):
+        idx = [i for i, lab in enumerate(labels) if lab == c]
+        b, n_ = [base[i] for i in idx], [now[i] for i in idx]
+        test = mcnemar(b, n_)
+        rows.append({"class": int(c), "n": len(idx), "baseline": sum(b) / len(idx), "now": sum(n_) / len(idx),
+                     "lost": test["lost"], "gained": test["gained"], "p_value": test["p_value"]})
+    # Holm: the k-th smallest p (k from 0) times (m - k), made monotone, capped at 1
+    order = sorted(range(len(rows)), key=lambda i: rows[i]["p_value"])
+    running = 0.0
+    for k, i in enumerate(order):
+        running = max(running, min(1.0, (len(rows) - k) * rows[i]["p_value"]))
+        rows[i]["p_holm"] = running
+    for r in rows:
+        r["regressed"] = r["p_holm"] < alpha
+    return rows
+
+
 def _fmt(v: float) -> str:
     return f"{v:.4g}" if isinstance(v, (int, float)) and math.isfinite(v) else str(v)
 
@@ -230,6 +264,15 @@ def compare(entry: dict[str, Any] | None, rec: dict[str, Any], *, rec_id: str, t
         regressed = test["p_value"] < alpha
         text = _paired_text(m.get("name", prop), value, base_value, test, f"{test['lost']} lost, {test['gained']} "
                             "gained", "exact McNemar", alpha, tolerance)
+        labels = entry.get("labels")
+        if labels is not None and labels == details.get("labels", labels):
+            classes = per_class_changes(entry["outcomes"], details["outcomes"], labels, alpha=alpha)
+            out["per_class"] = classes
+            worse = [r for r in classes if r["regressed"]]
+            if worse:  # which classes lost robustness (Holm-corrected over the classes)
+                text += "; classes that lost robustness (Holm-corrected McNemar): " + ", ".join(
+                    f"{r['class']} {r['baseline']:.2f} → {r['now']:.2f} ({r['lost']} lost, p={r['p_holm']:.2g})"
+                    for r in worse)
     elif ("per_sample" in entry and details.get("per_sample_statistic") == "mean"
           and len(details.get("per_sample", ())) == len(entry["per_sample"])
           and _BETTER.get(entry.get("comparison") or "") in ("higher", "lower")):

@@ -478,7 +478,7 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
         details={"correct": adv_ok, "clean_accuracy": clean_ok / seen, "attack": attack or "none",
                  "eps": float(eps), "eot_draws": getattr(eot_model, "draws", 0), "sample_ids": ids_seen,
                  "outcomes": outcomes, "data_fingerprint": digest.hexdigest(),
-                 "counterexamples": counter, "predictions": predicted,
+                 "counterexamples": counter, "predictions": predicted, "labels": labels_seen,
                  "per_class": per_class(labels_seen, outcomes, confidence=confidence),
                  "flips": flip_matrix(labels_seen, predicted),
                  "corrected": corrected(counter, seen, lambda k: proportion_ci(k, seen, confidence=confidence),

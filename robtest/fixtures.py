@@ -110,7 +110,7 @@ def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) 
         artifacts=str(config.rootpath / s.artifacts) if distributed.is_main() else None,
         baseline=baseline["records"] if baseline is not None else None,
         baseline_tolerance=s.baseline_tolerance, baseline_alpha=s.baseline_alpha,
-        saving_baseline=s.save_baseline is not None,
+        saving_baseline=s.save_baseline is not None or s.update_baseline is not None,
     )
     with RobustSession(robust_model, robust_data, settings, recorder=record, record_id=record_id,
                        progress=_progress_sink(config)) as session:

@@ -40,7 +40,16 @@ from pathlib import Path
 from typing import Any
 
 from robtest.property_table import PROPERTIES
-from robtest.summary import BAD, HEADER, PASSING, noted, summary_rows
+from robtest.summary import (
+    BAD,
+    HEADER,
+    PASSING,
+    PER_CLASS_BASELINE,
+    PER_CLASS_HEADER,
+    noted,
+    per_class_rows,
+    summary_rows,
+)
 
 __all__ = ["PLOTS", "render", "write_html", "figures_for", "main"]
 
@@ -54,7 +63,7 @@ text-align:left;vertical-align:top}th{background:#f4f4f4}td.num{font-family:ui-m
 white-space:nowrap}.pass{color:#116611;font-weight:600}.bad{color:#b00020;font-weight:600}
 .warn{color:#8a5a00;font-weight:600}.meta td:first-child{color:#555}.fig{display:inline-block;
 margin:.3em 1em .3em 0;vertical-align:top}.fig svg{max-width:100%;height:auto}.note{color:#666;font-size:.85em}
-table.sum{width:100%}table.sum td:first-child{word-break:break-all;max-width:30em}
+table.sum{width:100%}table.cls{font-size:.8em}table.sum td:first-child{word-break:break-all;max-width:30em}
 .diag{margin:.2em 0 .2em 1em;font-size:.85em}img.art{image-rendering:pixelated;max-width:360px;margin-right:.5em;
 border:1px solid #ccc}
 """
@@ -85,10 +94,13 @@ def _svg(fig: Any) -> str:
     return re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)  # the writer's RDF block: not needed
 
 
-def _figure(width: float = 4.6, height: float = 3.2) -> Any:
+def _figure(width: float = 4.6, height: float = 3.2, *, ncols: int = 1,
+            width_ratios: tuple[float, ...] | None = None) -> Any:
     Figure = _matplotlib()
     fig = Figure(figsize=(width, height), dpi=100)
-    return fig, fig.add_subplot(1, 1, 1)
+    if ncols == 1:
+        return fig, fig.add_subplot(1, 1, 1)
+    return fig, tuple(fig.subplots(1, ncols, gridspec_kw={"width_ratios": width_ratios} if width_ratios else {}))
 
 
 def _cp(k: int, n: int, confidence: float) -> tuple[float, float]:
@@ -174,6 +186,94 @@ def _plot_bracket(m: dict[str, Any]) -> str:
     ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return _svg(fig)
+
+
+def _plot_per_class(m: dict[str, Any]) -> str:
+    """Where robustness is lost: each class's accuracy with its interval, and the flip matrix as a heat map (row
+    i: where the samples of true class i end up, as fractions of the class; the diagonal is the robust share)."""
+    d = m["details"]
+    classes = sorted(d["per_class"], key=int)
+    flips = d["flips"]
+    size = len(flips)
+    fig, (ax, hm) = _figure(8.4, 3.3, ncols=2, width_ratios=(1, 1.25))
+    acc = [d["per_class"][c]["accuracy"] for c in classes]
+    lo = [a - d["per_class"][c]["low"] for a, c in zip(acc, classes, strict=True)]
+    hi = [d["per_class"][c]["high"] - a for a, c in zip(acc, classes, strict=True)]
+    ax.bar(range(len(classes)), acc, color="#1f5fa8", alpha=0.75)
+    ax.errorbar(range(len(classes)), acc, yerr=[lo, hi], fmt="none", ecolor="#333", capsize=2, lw=0.8)
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("true class")
+    ax.set_ylabel(m.get("name", "accuracy"))
+    ax.set_title("per class (95% CI)" if m.get("confidence") == 0.95 else "per class", fontsize=10)
+    frac = [[k / max(sum(row), 1) for k in row] for row in flips]
+    im = hm.imshow(frac, cmap="magma_r", vmin=0, vmax=1)
+    for i in range(size):
+        for j in range(size):
+            if flips[i][j]:
+                hm.text(j, i, str(flips[i][j]), ha="center", va="center", fontsize=6,
+                        color="white" if frac[i][j] > 0.55 else "black")
+    hm.set_xticks(range(size), [str(j) for j in range(size)])
+    hm.set_yticks(range(size), [str(i) for i in range(size)])
+    hm.set_xlabel("class after the attack")
+    hm.set_ylabel("true class")
+    hm.set_title("flips: true → predicted (share of the class)", fontsize=10)
+    fig.colorbar(im, ax=hm, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _history(folder: str) -> list[tuple[str, dict[str, float]]]:
+    """The saved runs of a ``--robust-history`` folder, oldest first: (label, value by record id)."""
+    out = []
+    for f in sorted(Path(folder).glob("[0-9][0-9][0-9][0-9]_*.json")):
+        try:
+            rep = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        commit = (rep.get("run", {}).get("git_commit") or "")[:7]
+        values = {r["id"]: r["measurement"]["value"] for r in rep.get("records", [])
+                  if r.get("id") and isinstance((r.get("measurement") or {}).get("value"), (int, float))}
+        out.append((f"{f.name[:4]}" + (f"\n{commit}" if commit else ""), values))
+    return out
+
+
+def _plot_history(runs: list[tuple[str, dict[str, float]]], ids: list[str]) -> str:
+    """Each record's value over the saved runs (the trend across releases): one small panel per record, each on
+    its own scale (accuracies and Lipschitz constants do not share an axis)."""
+    cols = min(4, len(ids))
+    rows = math.ceil(len(ids) / cols)
+    Figure = _matplotlib()
+    fig = Figure(figsize=(2.6 * cols, 2.0 * rows), dpi=100)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    x = list(range(len(runs)))
+    for k, rid in enumerate(ids):
+        ax = axes[k // cols][k % cols]
+        ax.plot(x, [values.get(rid, math.nan) for _, values in runs], marker="o", ms=3, lw=1.2, color="#1f5fa8")
+        ax.set_xticks(x, [label for label, _ in runs], fontsize=6)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_title(rid.split("::", 1)[-1][:40], fontsize=7)
+    for k in range(len(ids), rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    fig.suptitle(f"history: {len(runs)} saved runs (number, commit)", fontsize=9)
+    fig.tight_layout()
+    return _svg(fig)
+
+
+def _per_class_html(rec: dict[str, Any]) -> list[str]:
+    """The per-class table and heat map of a record, or [] when it has no per-class results."""
+    rows = per_class_rows(rec)
+    if not rows:
+        return []
+    head = PER_CLASS_HEADER + (PER_CLASS_BASELINE if len(rows[0]) > len(PER_CLASS_HEADER) else ())
+    table = ('<table class="cls"><tr>' + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr>"
+             + "".join("<tr>" + "".join(f'<td class="num">{_esc(c)}</td>' for c in row) + "</tr>" for row in rows)
+             + "</table>")
+    out = [f'<div class="fig">{table}</div>']
+    details = rec["measurement"]["details"]
+    if _matplotlib() is not None and isinstance(details.get("flips"), list) and len(details["flips"]) >= 2:
+        out.append(f'<div class="fig">{_plot_per_class(rec["measurement"])}</div>')
+    return out
 
 
 def _plot_ray(m: dict[str, Any]) -> str:
@@ -346,12 +446,22 @@ def render(report: dict[str, Any]) -> str:
         out.append("<ul>" + "".join(f"<li class=\"{'bad' if r['baseline'].get('status') == 'regression' else ''}\">"
                                     f"{_esc(r['test'])}: {_esc(r['baseline'].get('message', ''))}</li>"
                                     for r in compared) + "</ul>")
+    folder = run.get("history")
+    runs = _history(folder) if isinstance(folder, str) and Path(folder).is_dir() else []
+    if len(runs) >= 2:
+        ids = [r["id"] for r in records if r.get("id") and any(r["id"] in v for _, v in runs[:-1])][:12]
+        if ids:
+            out.append(f"<h2>History</h2><p class=\"note\">{len(runs)} saved runs in {_esc(folder)} (compare any two "
+                       "with <code>python -m robtest.compare A B --dir FOLDER</code>)</p>")
+            if _matplotlib() is not None:
+                out.append(f'<div class="fig">{_plot_history(runs, ids)}</div>')
     details = []
     for r, row in zip(records, rows, strict=True):
         figs = figures_for(r)
+        classes = _per_class_html(r)
         diags = (r.get("measurement") or {}).get("diagnostics") or []
-        if not figs and not diags and not (((r.get("measurement") or {}).get("details") or {}).get("corrected")
-                                           or {}).get("found"):
+        found = (((r.get("measurement") or {}).get("details") or {}).get("corrected") or {}).get("found")
+        if not figs and not diags and not classes and not found:
             continue
         cls = _verdict_class(row[-1])
         part = [f"<h3>{_esc(r['test'])} · {_esc(r['property'])}</h3>",
@@ -370,6 +480,7 @@ def render(report: dict[str, Any]) -> str:
             part.append(f'<p class="diag"><span class="{"bad" if tag == "SUSPECT" else "warn"}">{tag} '
                         f"{_esc(d['indicator'])}</span>: {_esc(d.get('message', ''))}</p>")
         part += [f'<div class="fig">{f}</div>' for f in figs]
+        part += classes
         details.append("\n".join(part))
     if details:
         out.append("<h2>Details and plots</h2>")

@@ -201,6 +201,8 @@ class Options:
     baseline: str | None = None
     baseline_tolerance: float = 0.0
     baseline_alpha: float = 0.05
+    update_baseline: str | None = None
+    history: str | None = None
 
 
 OPTIONS = pytest.StashKey[Options]()
@@ -220,6 +222,10 @@ _PATH_OPTIONS = (
      "pip install 'robtest[report]')"),
     ("robust_baseline", "compare every property with the baseline at PATH (written by --robust-save-baseline) on "
      "the same samples; a significant regression fails the test"),
+    ("robust_update_baseline", "update the baseline at PATH (created if missing): rewrite the records of the tests "
+     "that ran, keep the others, remove the records a test that ran no longer produces"),
+    ("robust_history", "keep this run's report under the folder PATH as NNNN_<commit>_<time>.json (saved runs: "
+     "compare any two with python -m robtest.compare; the HTML report plots the trend)"),
 )
 
 
@@ -268,13 +274,33 @@ def read_options(config: pytest.Config) -> Options:
                     html=config.getoption("robust_html"),
                     channels_last=bool(config.getoption("robust_channels_last")),
                     baseline_tolerance=config.getoption("robust_baseline_tolerance"),
-                    baseline_alpha=config.getoption("robust_baseline_alpha"), **values)
+                    baseline_alpha=config.getoption("robust_baseline_alpha"),
+                    update_baseline=config.getoption("robust_update_baseline"),
+                    history=config.getoption("robust_history"), **values)
 
 
 def check_paths(config: pytest.Config, s: Options) -> None:
     """Files robtest writes at the end must be writable where asked: say so now, not after the whole run."""
+    if s.history is not None:
+        if Path(s.history).is_file():
+            raise pytest.UsageError(f"--robust-history: expected a folder but {s.history!r} is a file")
+        if not Path(s.history).parent.is_dir():
+            raise pytest.UsageError(f"--robust-history: the folder {str(Path(s.history).parent)!r} (for "
+                                    f"{s.history!r}) does not exist; create it or choose another path")
+    if s.update_baseline is not None and s.save_baseline is not None:
+        raise pytest.UsageError("--robust-update-baseline and --robust-save-baseline: expected one of them (update "
+                                "keeps the records of tests that did not run; save writes this run's alone)")
+    if s.update_baseline is not None and Path(s.update_baseline).exists():
+        from robtest.baseline import load_baseline
+        from robtest.errors import BaselineError
+
+        try:
+            load_baseline(s.update_baseline)
+        except BaselineError as exc:
+            raise pytest.UsageError(f"--robust-update-baseline: {exc}") from None
     for dest, path in (("robust_report", s.report), ("robust_save_baseline", s.save_baseline),
-                       ("robust_markdown", s.markdown), ("robust_html", s.html)):
+                       ("robust_markdown", s.markdown), ("robust_html", s.html),
+                       ("robust_update_baseline", s.update_baseline)):
         if path is None:
             continue
         flag = "--" + dest.replace("_", "-")

@@ -19,7 +19,7 @@ import pytest
 from robtest import distributed
 from robtest.baseline import BASELINE_SCHEMA, baseline_entry
 from robtest.html_report import write_html
-from robtest.options import OPTIONS, STARTED
+from robtest.options import BASELINE, OPTIONS, STARTED
 from robtest.property_table import PROPERTIES
 from robtest.summary import (
     BAD,
@@ -32,7 +32,7 @@ from robtest.summary import (
     table_lines,
 )
 
-__all__ = ["Reporter", "run_metadata"]
+__all__ = ["Reporter", "run_metadata", "save_run", "unused_records"]
 
 
 class Reporter:
@@ -43,11 +43,13 @@ class Reporter:
         self.config = config
         self.records: list[dict[str, Any]] = []
         self.failed_tests: set[str] = set()
+        self.ran_tests: set[str] = set()  # node ids whose body ran: their baseline records are theirs to keep
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":
             self._collect(report)
+            self.ran_tests.add(report.nodeid)
         if report.failed:
             self.failed_tests.add(report.nodeid)
         on_worker = hasattr(self.config, "workerinput")  # a worker's reports go to the controller as they are
@@ -121,6 +123,10 @@ class Reporter:
             terminalreporter.write_line(line, red=True)
         s = self.config.stash[OPTIONS]
         records = self.ordered()
+        if s.history:  # first: the HTML report's trend includes this run
+            saved = save_run(s.history, {"schema": "robtest-report/1", "run": run_metadata(self.config, records),
+                                         "records": records})
+            terminalreporter.write_line(f"robtest: run saved as {saved}")
         if s.report or s.html:
             report = {"schema": "robtest-report/1", "run": run_metadata(self.config, records), "records": records}
             if s.report:
@@ -128,14 +134,25 @@ class Reporter:
             if s.html:
                 write_html(json.loads(json.dumps(report, default=repr)), s.html)
                 terminalreporter.write_line(f"robtest: HTML report written to {s.html}")
-        if s.save_baseline:
+        if s.save_baseline or s.update_baseline:
             entries = {r["id"]: baseline_entry(r) for r in records
                        if r.get("id") and not getattr(PROPERTIES.get(r["property"]), "search", False)}
             run = run_metadata(self.config, records)
+            path = s.save_baseline or s.update_baseline
+            if s.update_baseline:
+                entries, said = _updated(s.update_baseline, entries, self.ran_tests)
+            else:
+                said = f"baseline of {len(entries)} records written to {path}"
             base = {"schema": BASELINE_SCHEMA, "robtest": run["robtest"], "run": run, "records": entries}
-            Path(s.save_baseline).write_text(json.dumps(base, ensure_ascii=False, separators=(",", ":")) + "\n",
-                                             encoding="utf-8")
-            terminalreporter.write_line(f"robtest: baseline of {len(entries)} records written to {s.save_baseline}")
+            Path(path).write_text(json.dumps(base, ensure_ascii=False, separators=(",", ":")) + "\n",
+                                  encoding="utf-8")
+            terminalreporter.write_line(f"robtest: {said}")
+        if s.baseline:
+            unused = unused_records(self.config.stash[BASELINE]["records"], records, self.ran_tests)
+            if unused:
+                terminalreporter.write_line(
+                    f"robtest: {len(unused)} baseline record(s) that no test produced although their test ran: "
+                    + ", ".join(unused) + f"; --robust-update-baseline {s.baseline} removes them", yellow=True)
         if s.markdown:
             Path(s.markdown).write_text(markdown_summary(s, records), encoding="utf-8")
         if not records:
@@ -152,6 +169,54 @@ class Reporter:
             tr.write_line("indicators of attack failure (see the README's 'Indicators' section):")
             for line, allowed in notes:
                 tr.write_line(line, red=not allowed, yellow=allowed)
+
+
+def _owner(rec_id: str) -> str:
+    """The test (node id) or shared fixture a record id belongs to: the id without its ``::property[#k]``."""
+    return rec_id.rsplit("::", 1)[0]
+
+
+def unused_records(baseline: dict[str, Any], records: list[dict[str, Any]], ran: set[str]) -> list[str]:
+    """Baseline record ids that no record of this run has although their test ran (a property removed from a test,
+    a test renamed within its file...): syrupy's unused snapshots. Records of tests that did not run (deselected,
+    another file) are not unused.
+
+    >>> unused_records({"t.py::a::accuracy_floor": {}, "t.py::b::lipschitz": {}, "u.py::c::lipschitz": {}},
+    ...                [{"id": "t.py::a::accuracy_floor"}], {"t.py::a", "t.py::b"})
+    ['t.py::b::lipschitz']
+    """
+    produced = {r.get("id") for r in records}
+    return sorted(k for k in baseline if k not in produced and _owner(k) in ran)
+
+
+def _updated(path: str, entries: dict[str, Any], ran: set[str]) -> tuple[dict[str, Any], str]:
+    """The baseline at ``path`` (empty when missing) with this run's ``entries`` written over it, the records of
+    tests that did not run kept, the unused ones of tests that ran removed; and the sentence that says so."""
+    from robtest.baseline import load_baseline
+
+    old = load_baseline(path)["records"] if Path(path).exists() else {}
+    removed = unused_records(old, [{"id": k} for k in entries], ran)
+    rewritten = sum(1 for k in entries if k in old)
+    kept = {k: v for k, v in old.items() if k not in entries and k not in removed}
+    merged = {**kept, **entries}
+    return merged, (f"baseline {path} updated: {rewritten} record(s) rewritten, {len(entries) - rewritten} added, "
+                    f"{len(removed)} removed (no longer produced: {', '.join(removed) or 'none'}), {len(kept)} kept "
+                    "(their tests did not run)")
+
+
+def save_run(folder: str, report: dict[str, Any]) -> str:
+    """Write ``report`` under ``folder`` as ``NNNN_<commit12>_<UTC time>.json``, NNNN one more than the highest
+    saved there (pytest-benchmark's layout); returns the path."""
+    d = Path(folder)
+    d.mkdir(exist_ok=True)
+    numbers = [int(f.name[:4]) for f in d.glob("[0-9][0-9][0-9][0-9]_*.json")]
+    run = report.get("run", {})
+    commit = (run.get("git_commit") or "nocommit")[:12]
+    stamp = (run.get("started") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())).replace(":", "")
+    path = d / f"{max(numbers, default=0) + 1:04d}_{commit}_{stamp}.json"
+    path.write_text(json.dumps(report, ensure_ascii=False, separators=(",", ":"), default=repr) + "\n",
+                    encoding="utf-8")
+    return str(path)
 
 
 def _version(dist: str) -> str | None:
@@ -180,7 +245,7 @@ def run_metadata(config: pytest.Config, records: list[dict[str, Any]]) -> dict[s
     s = config.stash[OPTIONS]
     started = config.stash.get(STARTED, time.time())
     robtest_version = sys.modules["robtest"].__version__ if "robtest" in sys.modules else _version("robtest")
-    return {
+    meta = {
         "robtest": robtest_version, "torch": _version("torch"), "python": platform.python_version(),
         "device": s.device, "devices": sorted({r["device"] for r in records if r.get("device")}),
         "seed": s.seed, "rule": s.rule, "confidence": s.confidence, "samples": s.samples,
@@ -191,4 +256,7 @@ def run_metadata(config: pytest.Config, records: list[dict[str, Any]]) -> dict[s
         "git_commit": _git_commit(config.rootpath),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "duration_s": round(time.time() - started, 3),
+        **({"history": s.history} if s.history else {}),
     }
+    config.hook.pytest_robtest_run_metadata(config=config, metadata=meta)  # users' own keys (robtest.hookspecs)
+    return meta

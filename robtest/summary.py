@@ -14,8 +14,8 @@ import textwrap
 from typing import Any, Protocol
 
 __all__ = ["BAD", "BAD_BASELINE", "BASELINE_WORDS", "HEADER", "PASSING", "SUMMARY_WIDTH", "diagnostic_lines",
-           "header_line", "junit_json", "markdown_summary", "near", "noted", "summary_rows", "table_lines",
-           "verdict_text"]
+           "header_line", "junit_json", "markdown_summary", "near", "noted", "per_class_rows", "summary_rows",
+           "table_lines", "verdict_text"]
 
 #: Verdicts that pass (a row whose verdict starts with one is green).
 PASSING = ("pass", "test passed")
@@ -98,10 +98,58 @@ def markdown_summary(s: RunOptions, records: list[dict[str, Any]]) -> str:
     notes = [r["baseline"]["message"] for r in records if r.get("baseline", {}).get("status") in BAD_BASELINE]
     if notes:
         lines += ["", *(f"- {cell(n)}" for n in notes)]
+    for r in records:
+        rows = per_class_rows(r)
+        if not rows:
+            continue
+        head = PER_CLASS_HEADER + (PER_CLASS_BASELINE if len(rows[0]) > len(PER_CLASS_HEADER) else ())
+        lines += ["", f"<details><summary>Per class: {cell(r['test'])} · {r['property']}</summary>", "",
+                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+                  *("| " + " | ".join(cell(c) for c in row) + " |" for row in rows), "", "</details>"]
     return "\n".join(lines) + "\n"
 
 
-_BULKY = ("sample_ids", "outcomes", "per_sample", "examples", "ray")  # per-sample lists and plot data
+PER_CLASS_HEADER = ("class", "n", "accuracy [CI]", "most often pushed into")
+PER_CLASS_BASELINE = ("baseline", "lost / gained", "p (Holm)")
+
+
+def per_class_rows(rec: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The per-class table of a record: each true class's accuracy with its interval and the wrong class its
+    samples end up in most often (from the flip matrix), and with a baseline comparison the class's baseline
+    accuracy, samples lost and gained, and the Holm-corrected p-value (``*`` where it regressed). [] for a record
+    without per-class results (or with one class).
+
+    >>> rec = {"measurement": {"details": {"per_class": {"0": {"n": 4, "accuracy": 0.5, "low": 0.15, "high": 0.85},
+    ...        "1": {"n": 2, "accuracy": 1.0, "low": 0.34, "high": 1.0}}, "flips": [[2, 2], [0, 2]]}}}
+    >>> per_class_rows(rec)
+    [('0', '4', '0.500 [0.150–0.850]', '1 (2 of 4)'), ('1', '2', '1.000 [0.340–1.000]', '—')]
+    """
+    details = (rec.get("measurement") or {}).get("details") or {}
+    classes, flips = details.get("per_class"), details.get("flips")
+    if not isinstance(classes, dict) or len(classes) < 2 or not all(
+            isinstance(v, dict) and {"n", "accuracy", "low", "high"} <= set(v) for v in classes.values()):
+        return []  # none, one class, or another property's per-class numbers (confidences)
+    base = {str(r["class"]): r for r in (rec.get("baseline") or {}).get("per_class") or []}
+    rows = []
+    for c, v in classes.items():
+        pushed = "—"
+        if isinstance(flips, list) and int(c) < len(flips):
+            wrong = [(k, j) for j, k in enumerate(flips[int(c)]) if j != int(c) and k > 0]
+            if wrong:
+                k, j = max(wrong)
+                pushed = f"{j} ({k} of {v['n']})"
+        row: tuple[str, ...] = (c, str(v["n"]), f"{v['accuracy']:.3f} [{v['low']:.3f}–{v['high']:.3f}]", pushed)
+        if base:
+            b = base.get(c)
+            row += (("—", "—", "—") if b is None else
+                    (f"{b['baseline']:.3f}", f"{b['lost']} / {b['gained']}",
+                     f"{b['p_holm']:.2g}" + (" *" if b["regressed"] else "")))
+        rows.append(row)
+    return rows
+
+
+# per-sample lists and plot data
+_BULKY = ("sample_ids", "outcomes", "per_sample", "examples", "ray", "labels", "predictions", "outcomes3")
 
 
 def junit_json(rec: dict[str, Any]) -> str:

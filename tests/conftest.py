@@ -11,6 +11,16 @@ from hypothesis import settings
 # keeps no example database between runs), so a test that passes once passes again. Suites keep the root default.
 settings.load_profile("ci")
 
+# Under pytest-xdist each worker gets its share of the cores for torch, and so do the subprocesses its tests start
+# (OMP_NUM_THREADS). robtest's plugin does this for --robust runs only; the test suite runs without --robust, and
+# two workers with two torch threads each on two cores spin against each other: the indicator zoo ran 6x slower.
+_WORKERS = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+if _WORKERS and "OMP_NUM_THREADS" not in os.environ:
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, int(_WORKERS))))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 
 @pytest.fixture(autouse=os.environ.get("ROBTEST_DEVICE_GUARD") == "1")
 def _device_guard():

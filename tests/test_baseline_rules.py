@@ -78,3 +78,46 @@ def test_paired_t_test_spends_alpha_at_the_tolerance_by_simulation():
         now = base + tol + 0.1 * rng.standard_normal(30)
         rejected += paired_mean_test(base.tolist(), now.tolist(), better="lower", tolerance=tol)["p_value"] < 0.05
     assert 0.03 <= rejected / reps <= 0.07
+
+
+def test_per_class_holm_matches_the_definition_and_finds_the_class_that_lost():
+    from robtest.baseline import per_class_changes
+
+    rng = np.random.default_rng(3)
+    labels = [int(c) for c in rng.integers(0, 5, size=600)]
+    base = [int(b) for b in rng.random(600) < 0.8]
+    now = list(base)
+    for i, c in enumerate(labels):  # class 2 loses most of its robust points; the others flip at random
+        if c == 2 and base[i] and rng.random() < 0.6:
+            now[i] = 0
+        elif c != 2 and rng.random() < 0.05:
+            now[i] = 1 - now[i]
+    rows = per_class_changes(base, now, labels, alpha=0.05)
+    p = [r["p_value"] for r in rows]
+    for r in rows:  # each class's own exact McNemar on its samples
+        idx = [i for i, c in enumerate(labels) if c == r["class"]]
+        assert r["p_value"] == mcnemar([base[i] for i in idx], [now[i] for i in idx])["p_value"]
+    # Holm by its definition: the k-th smallest p times (m - k), running maximum, capped at 1
+    order = np.argsort(p, kind="stable")
+    adjusted = np.minimum(1, np.maximum.accumulate([(len(p) - k) * p[i] for k, i in enumerate(order)]))
+    assert [rows[i]["p_holm"] for i in order] == pytest.approx(list(adjusted))
+    assert [r["class"] for r in rows if r["regressed"]] == [2]
+
+
+def test_per_class_holm_keeps_the_familywise_error_at_alpha():
+    """No class changed (every discordant pair is a fair coin): the chance that any class is flagged stays ≤ α,
+    where testing each class at α alone flags some class in about 1 − (1 − α)^10 of the runs."""
+    from robtest.baseline import per_class_changes
+
+    rng = np.random.default_rng(11)
+    runs, any_holm, any_raw = 400, 0, 0
+    for _ in range(runs):
+        labels = [int(c) for c in rng.integers(0, 10, size=500)]
+        base = [int(b) for b in rng.random(500) < 0.6]
+        now = [1 - b if rng.random() < 0.2 else b for b in base]  # symmetric flips: no regression
+        rows = per_class_changes(base, now, labels, alpha=0.05)
+        any_holm += any(r["regressed"] for r in rows)
+        any_raw += any(r["p_value"] < 0.05 for r in rows)
+    # binomial tolerance: 400 runs at a true rate ≤ 0.05 exceed 0.085 with probability < 0.002
+    assert any_holm / runs <= 0.085
+    assert any_raw > any_holm  # uncorrected tests do flag more

@@ -26,7 +26,7 @@ from robtest.certify import certify, outcomes
 from robtest.certify.graph import trace
 from robtest.data import indexed_source, iter_indexed, num_samples
 from robtest.errors import UnsupportedModelError
-from robtest.evaluate import corrected, evaluate_accuracy
+from robtest.evaluate import corrected, evaluate_accuracy, per_class
 from robtest.measurement import Measurement
 from robtest.models import eval_mode, on_device, resolve_device
 from robtest.properties.sequential import Budget, SequentialCheck
@@ -200,9 +200,9 @@ def certified_accuracy(model: torch.nn.Module, data: object, *, eps: float, norm
         details["unsupported"] = unsupported[0]
     if ran_out:
         details.update(budget=ran_out, samples_planned=n_total)
-    for key in ("per_class", "flips"):
-        if key in attacked.details:
-            details[key] = attacked.details[key]
+    if "labels" in attacked.details:  # per class: the certified accuracy; the flips are the attack's
+        details.update(labels=attacked.details["labels"], flips=attacked.details["flips"],
+                       per_class=per_class(attacked.details["labels"], details["outcomes"], confidence=confidence))
     context = (f"by {method} {'L∞' if norm == 'linf' else 'L2'} ε={eps:g}; {attacked.context}"
                + (" (model not supported by the bound engine: nothing certified)" if unsupported else ""))
     if ran_out:

@@ -70,7 +70,9 @@ def test_html_report_holds_the_summary_and_a_plot_per_property(pytester: pytest.
     parser = _Tags()
     parser.feed(page)
     assert parser.title == "robtest report: 4 records, 1 not passing"
-    assert parser.tags.count("svg") == 3  # confidence examples, offset curve, power law; none for an accuracy
+    # confidence examples, offset curve, power law, and the accuracy's per-class bars and flip heat map
+    assert parser.tags.count("svg") == 4 and "flips: true → predicted (share of the class)" in page
+    assert page.count('<table class="cls">') == 1  # the accuracy's per-class table; the others have none
     for title in ("most confident non-examples", "accuracy under a DC offset (n=540)", "error against ε (n="):
         assert title in page
     assert not re.search(r"(src|href)=\"(https?:)?//|url\((?!#)", page)  # self-contained: no external resources
