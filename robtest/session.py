@@ -118,6 +118,10 @@ class RobustSession:
         self._progress_sink, self._progress_live = progress
         self._fingerprints: dict[str, str | None] = {}
         self._fuzz_cache: dict[tuple[int | None, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        # the model every property runs: the user's, or it behind robtest.Logits when it returns a structured
+        # output with an unambiguous 'logits' field (decided at the first property, on a sample of the data)
+        self._scored: Any = None
+        self.adapted = ""  # what was done to read the logits ("" when nothing)
         # The model is not moved here: each property moves it to the device for its evaluation and back after
         # (see _task), so that the model is where the user put it whenever the user's own code runs.
 
@@ -171,7 +175,24 @@ class RobustSession:
         with progress.task(label, self._progress_sink, live=self._progress_live, delay=self.progress_delay,
                            interval=1.0 if self._progress_live else self.progress_interval), \
                 on_device(self.model, self.device):
+            self._adapt()
             yield
+
+    def _adapt(self) -> None:
+        """Decide once whether the properties need the logits read out of the model's output."""
+        if self._scored is not None:
+            return
+        from robtest.adapters import adapt_outputs
+        from robtest.data import iter_indexed
+
+        self._scored = self.model
+        if not isinstance(self.model, torch.nn.Module):
+            return
+        try:
+            _, x, _ = next(iter_indexed(self.data, batch_size=2, seed=None))
+        except (StopIteration, TypeError, ValueError):
+            return  # no data to look with (or data robtest refuses: the property says why)
+        self._scored, self.adapted = adapt_outputs(self.model, x.to(self.device))
 
     @contextlib.contextmanager
     def _evaluation(self, seed: int) -> Iterator[diagnostics.Collector]:
@@ -226,6 +247,10 @@ class RobustSession:
             return
         record = {**record, "source": call.source, "settings": call.settings, "device": str(self.device),
                   "model_fingerprint": self._fingerprint("model")}
+        m = record.get("measurement") or {}
+        if self.adapted and "'logits' field" not in m.get("context", ""):  # said in every property's setting
+            record["measurement"] = {**m, "context": m.get("context", "") + " (logits from the output's 'logits' "
+                                                                             "field)"}
         if "outcomes" not in record.get("measurement", {}).get("details", {}):
             record["data_fingerprint"] = self._fingerprint("data")
         if self.settings.baseline is not None and self._record_id is not None:
@@ -255,7 +280,7 @@ class RobustSession:
         with self._task(call):
             ids = self._paired_ids(call)
             with self._evaluation(knobs["seed"]) as found:
-                m = evaluate_accuracy(self.model, self.data, attack=attack, eps=eps, bounds=self.bounds,
+                m = evaluate_accuracy(self._scored, self.data, attack=attack, eps=eps, bounds=self.bounds,
                                       device=self.device, sample_ids=ids, precision=self.settings.precision,
                                       channels_last=self.settings.channels_last, **knobs, **kw)
             m = m.with_diagnostics(found.items(), allow)
@@ -341,7 +366,7 @@ class RobustSession:
             with self._evaluation(knobs["seed"]) as found:
                 if "shape" in params:
                     args["shape"] = input_shape(self.data)
-                m = fn(self.model, *([self.data] if "data" in params else []), **args)
+                m = fn(self._scored, *([self.data] if "data" in params else []), **args)
             m = m.with_diagnostics(found.items(), allow)
             ran_out = m.details.get("budget", "") if budget is not None else ""
             if entry.bracket:  # a proof beside an attack: pass proven, FAIL shown, or inconclusive
@@ -379,7 +404,8 @@ class RobustSession:
 
             x = self._fuzz_points(*key).to(self.device)
             with on_device(self.model, self.device):
-                self._fuzz_cache[key] = (x, _logits(self.model, x, self.batch_size).argmax(1))
+                self._adapt()
+                self._fuzz_cache[key] = (x, _logits(self._scored, x, self.batch_size).argmax(1))
         return self._fuzz_cache[key]
 
     def assert_invariant(self, perturbation: Any, *, subset: Any = None, max_flips: int = 0) -> Any:
@@ -394,7 +420,7 @@ class RobustSession:
 
         __tracebackhide__ = True
         x, pred = self._fuzz_data()
-        return assert_invariant(self.model, x, pred, perturbation, subset=subset, max_flips=max_flips,
+        return assert_invariant(self._scored, x, pred, perturbation, subset=subset, max_flips=max_flips,
                                 artifacts=self.settings.artifacts, batch_size=self.batch_size, seed=self.seed,
                                 eligible=torch.ones_like(pred, dtype=torch.bool))
 
@@ -421,7 +447,7 @@ class RobustSession:
         with self._task(call):
             x, pred = self._fuzz_data(knobs["samples"], knobs["seed"])
             db = {} if self.settings.hypothesis_database is None else {"database": self.settings.hypothesis_database}
-            result = fuzz(self.model, x, pred, strategy, options=kw, max_examples=max_examples,
+            result = fuzz(self._scored, x, pred, strategy, options=kw, max_examples=max_examples,
                           budget=budget or self.settings.budget, max_flips=max_flips, guided=guided, seed=knobs["seed"],
                           artifacts=self.settings.artifacts, batch_size=knobs["batch_size"],
                           confidence=knobs["confidence"], **db)
