@@ -111,10 +111,24 @@ def robust(request: pytest.FixtureRequest, robust_model: Any, robust_data: Any) 
         baseline=baseline["records"] if baseline is not None else None,
         baseline_tolerance=s.baseline_tolerance, baseline_alpha=s.baseline_alpha,
         saving_baseline=s.save_baseline is not None or s.update_baseline is not None,
+        cache=cache_folder(config),
     )
     with RobustSession(robust_model, robust_data, settings, recorder=record, record_id=record_id,
                        progress=_progress_sink(config)) as session:
         yield session
+
+
+def cache_folder(config: pytest.Config) -> str | None:
+    """The folder of ``--robust-cache`` under pytest's cache (None when off, or under torchrun, where every rank
+    would have to agree on each hit)."""
+    s = config.stash[OPTIONS]
+    if s.cache == "off" or distributed.active():
+        return None
+    from robtest.cache import FOLDER
+
+    cache = getattr(config, "cache", None)  # None under -p no:cacheprovider: the same place by hand
+    folder = cache.mkdir(FOLDER) if cache is not None else config.rootpath / ".pytest_cache" / "d" / FOLDER
+    return str(folder)
 
 
 def _progress_sink(config: pytest.Config) -> tuple[Callable[[str], None] | None, bool]:

@@ -91,6 +91,15 @@ def _precision(value: str) -> str:
     return value
 
 
+CACHE_MODES = ("off", "on", "clear")
+
+
+def _cache(value: str) -> str:
+    if value not in CACHE_MODES:
+        raise ValueError(f"expected off, on or clear but got {value!r}")
+    return value
+
+
 def _progress(value: str) -> str:
     if value not in PROGRESS:
         raise ValueError(f"expected {', '.join(PROGRESS[:-1])} or {PROGRESS[-1]} but got {value!r}")
@@ -171,6 +180,8 @@ _OPTIONS = (
             "accuracy evaluations: fp32, or bf16 (autocast; points still judged in the model's own precision)"),
     _Option("robust_progress", _progress, "auto", "progress of evaluations longer than 2 s (samples, rate, time "
             "left): auto (off under -qq), on, off"),
+    _Option("robust_cache", _cache, "off", "reuse the measurements of unchanged properties (same model weights and "
+            "code, data, settings, versions) from pytest's cache folder: off, on, or clear (empty it, then on)"),
     _Option("robust_budget", _budget, "default", "fuzzing budget tier: quick, default or thorough (hypothesis "
             "max_examples 25 / 100 / 500 for @fuzz markers; given explicitly, also for @given tests)"),
 )
@@ -195,6 +206,7 @@ class Options:
     channels_last: bool = False
     progress: str = "auto"
     budget: str = "default"
+    cache: str = "off"
     save_baseline: str | None = None
     markdown: str | None = None
     html: str | None = None

@@ -58,6 +58,13 @@ def pytest_configure(config: pytest.Config) -> None:
     check_paths(config, options)
     _check_distributed(config, options)
     config.pluginmanager.register(Reporter(config), "robtest-summary")
+    if options.enabled and options.cache == "clear" and not hasattr(config, "workerinput"):
+        from robtest.cache import MeasurementCache
+        from robtest.fixtures import cache_folder
+
+        folder = cache_folder(config)
+        if folder is not None:
+            MeasurementCache(folder).clear()
     if options.enabled:
         # A broken evaluation does not pass because its measurement carries the diagnostics into the verdict
         # (robtest.diagnostics), not through warning filters, which a user's filterwarnings, -W or

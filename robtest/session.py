@@ -190,9 +190,11 @@ class RobustSession:
             return
         try:
             _, x, _ = next(iter_indexed(self.data, batch_size=2, seed=None))
-        except (StopIteration, TypeError, ValueError):
-            return  # no data to look with (or data robtest refuses: the property says why)
-        self._scored, self.adapted = adapt_outputs(self.model, x.to(self.device))
+            self._scored, self.adapted = adapt_outputs(self.model, x.to(self.device))
+        except Exception:  # noqa: BLE001 - no data to look with, or a model that raises: the property's own
+            # evaluation meets the same error where it is reported properly (named, and under torchrun exchanged
+            # with the other ranks instead of leaving this one out of step)
+            self._scored, self.adapted = self.model, ""
 
     @contextlib.contextmanager
     def _evaluation(self, seed: int) -> Iterator[diagnostics.Collector]:
@@ -262,6 +264,51 @@ class RobustSession:
                                          alpha=self.settings.baseline_alpha)
         self._recorder(record)
 
+    # -- reuse of unchanged measurements (robtest.cache) ------------------------------------------------------
+
+    def _cache_key(self, name: str, args: dict[str, Any], budget: Budget | None = None) -> str | None:
+        """The cache key of a call, or None when it must be evaluated (no cache, a time budget, a plain callable)."""
+        if self.settings.cache is None or (budget is not None and budget.seconds is not None):
+            return None
+        if not isinstance(self.model, torch.nn.Module):
+            return None
+        from robtest.cache import MeasurementCache, code_fingerprint
+
+        if "code" not in self._fingerprints:
+            self._fingerprints["code"] = code_fingerprint(self.model)
+        from robtest.baseline import model_fingerprint
+
+        def part(v: Any) -> Any:  # a surrogate model by its weights and code; anything else as in the settings
+            if isinstance(v, torch.nn.Module):
+                return f"module {model_fingerprint(v)} {code_fingerprint(v)}"
+            if isinstance(v, torch.Tensor):
+                return f"tensor {hashlib.sha256(v.detach().cpu().contiguous().numpy().tobytes()).hexdigest()}"
+            return _json_value(v)  # an object without a stable repr (a lambda) is never found again
+
+        skip = ("device", "batch_size", "budget")
+        return MeasurementCache.key({
+            "property": name, "args": {k: part(v) for k, v in sorted(args.items()) if k not in skip},
+            "max_samples": budget.samples if budget is not None else None, "model": self._fingerprint("model"),
+            "code": self._fingerprints["code"], "data": self._fingerprint("data"), "device": self.device.type,
+            "adapted": self.adapted})
+
+    def _measure(self, key: str | None, allow: tuple[str, ...], seed: int,
+                 compute: Callable[[], Measurement]) -> tuple[Measurement, bool]:
+        """The call's measurement with its diagnostics (``allow`` applied): from the cache under ``key``, or
+        computed in the evaluation context (and stored); and whether it came from the cache."""
+        from robtest.cache import MeasurementCache, measurement_from_record
+
+        store = MeasurementCache(self.settings.cache) if key is not None and self.settings.cache else None
+        hit = store.get(key) if store is not None else None  # type: ignore[arg-type]
+        if hit is not None:
+            return measurement_from_record(hit).with_diagnostics((), allow), True
+        with self._evaluation(seed) as found:
+            m = compute()
+        m = m.with_diagnostics(found.items())
+        if store is not None:
+            store.put(key, m.to_record())  # type: ignore[arg-type]
+        return m.with_diagnostics((), allow), False
+
     # -- a measurement without a threshold ------------------------------------------------------------------
 
     def accuracy(self, attack: str | None = None, eps: float = 0.0, **options: Any) -> Measurement:
@@ -279,13 +326,13 @@ class RobustSession:
         call = _Call("accuracy", settings, tolerance, "call")
         with self._task(call):
             ids = self._paired_ids(call)
-            with self._evaluation(knobs["seed"]) as found:
-                m = evaluate_accuracy(self._scored, self.data, attack=attack, eps=eps, bounds=self.bounds,
-                                      device=self.device, sample_ids=ids, precision=self.settings.precision,
-                                      channels_last=self.settings.channels_last, **knobs, **kw)
-            m = m.with_diagnostics(found.items(), allow)
-            self._record({"property": "accuracy", "measurement": m.to_record(), "threshold": None, "verdict": None},
-                         call)
+            args = {"attack": attack, "eps": eps, "bounds": self.bounds, "sample_ids": ids,
+                    "precision": self.settings.precision, "channels_last": self.settings.channels_last, **knobs,
+                    **kw}
+            m, cached = self._measure(self._cache_key("accuracy", args), allow, knobs["seed"],
+                                      lambda: evaluate_accuracy(self._scored, self.data, device=self.device, **args))
+            self._record({"property": "accuracy", "measurement": m.to_record(), "threshold": None, "verdict": None,
+                          **({"cached": True} if cached else {})}, call)
         return m
 
     # -- the properties of the table: one path for all ------------------------------------------------------
@@ -363,11 +410,10 @@ class RobustSession:
         with self._task(call):
             if "sample_ids" in params:
                 args["sample_ids"] = self._paired_ids(call)
-            with self._evaluation(knobs["seed"]) as found:
-                if "shape" in params:
-                    args["shape"] = input_shape(self.data)
-                m = fn(self._scored, *([self.data] if "data" in params else []), **args)
-            m = m.with_diagnostics(found.items(), allow)
+            if "shape" in params:
+                args["shape"] = input_shape(self.data)
+            m, cached = self._measure(self._cache_key(entry.name, args, budget), allow, knobs["seed"],
+                                      lambda: fn(self._scored, *([self.data] if "data" in params else []), **args))
             ran_out = m.details.get("budget", "") if budget is not None else ""
             if entry.bracket:  # a proof beside an attack: pass proven, FAIL shown, or inconclusive
                 from robtest.properties.certified import bracket_status
@@ -380,7 +426,7 @@ class RobustSession:
                 settled = not (ran_out and straddles(m.corrected, limit, entry.comparison))
                 met = decide(m.corrected, limit, entry.comparison, rule)
                 v = Verdict(entry.name, m, limit, entry.comparison, rule, met, settled, "" if settled else ran_out)
-            self._record(v.to_record(), call)
+            self._record({**v.to_record(), **({"cached": True} if cached else {})}, call)
         return v
 
     # -- fuzzing (robtest.fuzz, robtest.strategies) --------------------------------------------------------------

@@ -53,3 +53,5 @@ class Settings:
     baseline_alpha: float = 0.05
     #: Saving a baseline: sequential stopping is off, so the baseline holds every sample's outcome.
     saving_baseline: bool = False
+    #: A folder of cached measurements (:mod:`robtest.cache`) to reuse and fill; None: every property evaluates.
+    cache: str | None = None

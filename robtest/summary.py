@@ -221,6 +221,8 @@ def verdict_text(rec: dict[str, Any]) -> str:
         word = BASELINE_WORDS[base]
         verdict = word if rec["verdict"] in ("pass", "no threshold") else f"{verdict}, {word}"
     tags = ([f"allowed: {', '.join(allowed)}"] if allowed else []) + ([f"noted: {', '.join(seen)}"] if seen else [])
+    if rec.get("cached"):
+        tags.append("cached")  # the measurement of an earlier run, unchanged model, data and settings
     return f"{verdict} ({'; '.join(tags)})" if tags else verdict
 
 

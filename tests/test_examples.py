@@ -61,3 +61,19 @@ def test_a_less_robust_candidate_is_caught_although_it_clears_the_floors(repo: p
     robust = next(r for r in report["records"] if r["id"].endswith("test_robust_accuracy::accuracy_floor"))
     assert robust["verdict"] == "pass"  # the absolute floor 0.3 alone would have let v2 through
     assert robust["baseline"]["status"] == "regression"
+
+
+def test_a_second_ci_run_reuses_every_measurement_and_a_new_model_none(repo: pytest.Pytester,
+                                                                      monkeypatch: pytest.MonkeyPatch):
+    assert "--robust-cache" in _workflow_command()
+    _run(repo, "v1", monkeypatch).assert_outcomes(passed=3)
+    first = json.loads((repo.path / "robtest-report.json").read_text(encoding="utf-8"))["records"]
+    _run(repo, "v1", monkeypatch).assert_outcomes(passed=3)
+    second = json.loads((repo.path / "robtest-report.json").read_text(encoding="utf-8"))["records"]
+    assert not any(r.get("cached") for r in first) and all(r.get("cached") for r in second)
+    assert [r["measurement"] for r in first] == [r["measurement"] for r in second]
+    assert [r["baseline"]["status"] for r in second] == ["ok", "ok", "ok"]
+    # the candidate's weights differ: nothing is reused, and its regressions are found again
+    _run(repo, "v2", monkeypatch).assert_outcomes(passed=1, failed=2)
+    third = json.loads((repo.path / "robtest-report.json").read_text(encoding="utf-8"))["records"]
+    assert not any(r.get("cached") for r in third)

@@ -75,7 +75,7 @@ def test_offset():
 def test_markers_pass_and_fail_as_expected(pytester: pytest.Pytester, project: str):
     pytest.importorskip("transformers" if project == "vit" else "timm")
     pytester.makeconftest(VIT if project == "vit" else TIMM)
-    pytester.makepyfile(test_models=TESTS)
+    pytester.makepyfile(test_hub_models=TESTS)  # a basename no other test file has
     result = pytester.runpytest("--robust", "-p", "no:cacheprovider", "--robust-report=out.json",
                                 "--robust-samples=96")
     result.assert_outcomes(passed=3, failed=1)
