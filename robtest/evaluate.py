@@ -95,6 +95,32 @@ def _batch_counts(model, attack_model, x: torch.Tensor, y: torch.Tensor, rng: Sa
     return ok, robust, final, pred
 
 
+EXAMPLES = 4  # adversarial examples an accuracy measurement keeps for the report
+_EXAMPLE_SIZE = 3 * 32 * 32  # larger inputs are not kept (the report's JSON stays small)
+
+
+def _examples(model, fooled: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]], visit: torch.Tensor
+              ) -> dict[str, Any] | None:
+    """The first points the attack fooled, in the visit order (so the same on any batch size or number of
+    ranks): clean and adversarial images (C, H, W lists rounded to 4 decimals), the true label, and the class and
+    softmax confidence the model gives each."""
+    if not fooled or fooled[0][1][0].numel() > _EXAMPLE_SIZE or fooled[0][1].dim() != 4:
+        return None
+    x, y, a = (torch.cat([k[i] for k in fooled]) for i in (1, 2, 3))
+    with torch.no_grad():
+        pc, pa = (predict(model, t).float().softmax(dim=1) for t in (x, a))
+    cc, ca = pc.max(dim=1), pa.max(dim=1)
+
+    def img(t: torch.Tensor) -> list:
+        return [[[round(float(v), 4) for v in row] for row in ch] for ch in t.detach().cpu().float()]
+
+    return {"ids": [int(visit[k[0]]) for k in fooled], "label": y.tolist(),
+            "clean": [img(t) for t in x], "adversarial": [img(t) for t in a],
+            "clean_class": cc.indices.tolist(), "clean_confidence": [round(float(v), 4) for v in cc.values],
+            "adversarial_class": ca.indices.tolist(),
+            "adversarial_confidence": [round(float(v), 4) for v in ca.values]}
+
+
 def corrected(counter: dict[str, Any], n: int, interval: Callable[[int], tuple[float, float]],
               confidence: float = 0.95) -> dict[str, Any]:
     """The accuracy once the indicator checks' counterexamples are folded in (``details["corrected"]``), from
@@ -235,11 +261,13 @@ def _segments(n: int, stop: object, batch_size: int) -> list[int]:
 
 def _evaluate_share(run, split: _Splitter, src: object, share: torch.Tensor, positions: torch.Tensor, offset: int,
                     batch_size: int, seed: int, dev: torch.device, bounds: tuple[float, float],
-                    kept: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] | None
+                    kept: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] | None,
+                    fooled: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
                     ) -> list[tuple[int, int, int, int, int]]:
     """This rank's samples ``share`` (at ``positions`` of a segment starting at position ``offset``): (id,
     label, clean, robust, predicted class) each. Keeps the first robust points (with their positions in the visit
-    order and their final examples) in ``kept`` for the checks."""
+    order and their final examples) in ``kept`` for the checks, and the first points the attack fooled in
+    ``fooled`` (the report shows them)."""
     from robtest.indicators import PROBE_POINTS
 
     out: list[tuple[int, int, int, int, int]] = []
@@ -255,8 +283,11 @@ def _evaluate_share(run, split: _Splitter, src: object, share: torch.Tensor, pos
         got = robust.to(torch.int8).tolist()
         out += [(int(i), int(lab), int(c), int(r), int(p)) for i, lab, c, r, p in
                 zip(ids.tolist(), yb.tolist(), ok.to(torch.int8).tolist(), got, pred.tolist(), strict=True)]
+        base = len(out) - len(got)
+        if fooled is not None and len(fooled) < EXAMPLES:
+            for j in (ok & ~robust).nonzero().squeeze(1).tolist()[:EXAMPLES - len(fooled)]:
+                fooled.append((offset + int(positions[base + j]), x[j:j + 1], y[j:j + 1], final[j:j + 1]))
         if kept is not None and len(kept) < PROBE_POINTS and any(got):
-            base = len(out) - len(got)
             for j in robust.nonzero().squeeze(1).tolist()[:PROBE_POINTS - len(kept)]:
                 pos = offset + int(positions[base + j])  # back to the position in the visit order
                 kept.append((pos, x[j:j + 1], y[j:j + 1], final[j:j + 1]))
@@ -370,6 +401,8 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
     labels_seen: list[int] = []
     outcomes: list[int] = []
     predicted: list[int] = []  # the class each sample ends in (after the attack where it was attacked)
+    fooled: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] = []  # the first examples, for the report
+    show = spec is not None and eps > 0
     attack_model = predict_model = model
     with (global_rng_kept(dev), diagnostics.collecting() as found, on_device(model, dev), eval_mode(model),
           contextlib.ExitStack() as extra):
@@ -416,7 +449,7 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
                 parts = distributed.map_share(
                     segment, lambda share, pos, start=start: _evaluate_share(
                         run, split, src, share, pos, start, batch_size, seed, dev, (lo, hi),
-                        kept if checks and spec is not None else None),
+                        kept if checks and spec is not None else None, fooled if show else None),
                     batch_size=batch_size, where="evaluate_accuracy")
                 merged = distributed.merge(parts, end - start, batch_size)
                 for sid, label, c, a, p in merged:
@@ -440,6 +473,9 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
             probes = distributed.exchange([(p, x.cpu(), y.cpu(), a.cpu()) for p, x, y, a in kept],
                                           where="evaluate_accuracy")
             kept = sorted((k for part in probes for k in part), key=lambda k: k[0])[:PROBE_POINTS]
+            shown = distributed.exchange([(p, x.cpu(), y.cpu(), a.cpu()) for p, x, y, a in fooled],
+                                         where="evaluate_accuracy")
+            fooled = [(p, x.to(dev), y.to(dev), a.to(dev)) for part in shown for p, x, y, a in part]
         fell = torch.zeros(0, dtype=torch.bool, device="cpu")
         if kept:
             pos = torch.tensor([k[0] for k in kept], device="cpu")
@@ -452,6 +488,12 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
                 fell |= check_stateful(judge, predict_model, ak, yk, split.limit or len(kept),
                                        functools.partial(seed_batch, seed, visit[pos]))
             fell = fell.cpu()
+        # after the checks, so that a randomised model's draws there are what they were without the report's
+        # examples; their own draws are seeded by their ids
+        first = sorted(fooled, key=lambda k: k[0])[:EXAMPLES]
+        if show and first:
+            seed_batch(seed, visit[torch.tensor([k[0] for k in first], device="cpu")])
+        examples = _examples(predict_model, first, visit) if show else None
         settle(found)
     # ids and labels in blocks of 256, whatever the batch size: the fingerprint robtest wrote when batches were
     # always hashed as they came, at the default batch size, so older baselines still match.
@@ -481,6 +523,7 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
                  "counterexamples": counter, "predictions": predicted, "labels": labels_seen,
                  "per_class": per_class(labels_seen, outcomes, confidence=confidence),
                  "flips": flip_matrix(labels_seen, predicted),
+                 **({"adversarial": examples} if examples else {}),
                  "corrected": corrected(counter, seen, lambda k: proportion_ci(k, seen, confidence=confidence),
                                         confidence)},
         diagnostics=found.items(),

@@ -261,18 +261,20 @@ def _plot_history(runs: list[tuple[str, dict[str, float]]], ids: list[str]) -> s
 
 
 def _per_class_html(rec: dict[str, Any]) -> list[str]:
-    """The per-class table and heat map of a record, or [] when it has no per-class results."""
+    """The per-class table and heat map of a record and its adversarial examples; [] when it has neither."""
     rows = per_class_rows(rec)
-    if not rows:
-        return []
-    head = PER_CLASS_HEADER + (PER_CLASS_BASELINE if len(rows[0]) > len(PER_CLASS_HEADER) else ())
-    table = ('<table class="cls"><tr>' + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr>"
-             + "".join("<tr>" + "".join(f'<td class="num">{_esc(c)}</td>' for c in row) + "</tr>" for row in rows)
-             + "</table>")
-    out = [f'<div class="fig">{table}</div>']
-    details = rec["measurement"]["details"]
-    if _matplotlib() is not None and isinstance(details.get("flips"), list) and len(details["flips"]) >= 2:
-        out.append(f'<div class="fig">{_plot_per_class(rec["measurement"])}</div>')
+    details = (rec.get("measurement") or {}).get("details") or {}
+    out = []
+    if rows:
+        head = PER_CLASS_HEADER + (PER_CLASS_BASELINE if len(rows[0]) > len(PER_CLASS_HEADER) else ())
+        table = ('<table class="cls"><tr>' + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr>"
+                 + "".join("<tr>" + "".join(f'<td class="num">{_esc(c)}</td>' for c in row) + "</tr>"
+                           for row in rows) + "</table>")
+        out.append(f'<div class="fig">{table}</div>')
+        if _matplotlib() is not None and isinstance(details.get("flips"), list) and len(details["flips"]) >= 2:
+            out.append(f'<div class="fig">{_plot_per_class(rec["measurement"])}</div>')
+    if _matplotlib() is not None and isinstance(details.get("adversarial"), dict):
+        out.append(f'<div class="fig">{_plot_adversarial(rec["measurement"])}</div>')
     return out
 
 
@@ -310,6 +312,42 @@ def _plot_examples(m: dict[str, Any]) -> str:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle("most confident non-examples", fontsize=9)
+    return _svg(fig)
+
+
+def _pixels(img: list) -> Any:
+    """(C, H, W) nested lists as imshow wants them: (H, W) for one channel, (H, W, C) for more."""
+    if len(img) == 1:
+        return img[0]
+    return [[[ch[r][c] for ch in img] for c in range(len(img[0][0]))] for r in range(len(img[0]))]
+
+
+def _plot_adversarial(m: dict[str, Any]) -> str:
+    """An accuracy's first adversarial examples: the clean image with its label and the model's class and
+    confidence, the perturbation magnified to the full grey range (mid-grey is no change), the adversarial image
+    with the class and confidence it gets."""
+    ex = m["details"]["adversarial"]
+    k = len(ex["clean"])
+    Figure = _matplotlib()
+    fig = Figure(figsize=(1.55 * k, 5.0), dpi=100)
+    grey = len(ex["clean"][0]) == 1
+    for i in range(k):
+        clean, adv = ex["clean"][i], ex["adversarial"][i]
+        diff = [[[a - c for a, c in zip(ra, rc, strict=True)] for ra, rc in zip(ca, cc, strict=True)]
+                for ca, cc in zip(adv, clean, strict=True)]
+        peak = max((abs(v) for ch in diff for row in ch for v in row), default=0.0) or 1.0
+        shown = [[[0.5 + v / (2 * peak) for v in row] for row in ch] for ch in diff]
+        panels = ((clean, f"label {ex['label'][i]}\n{ex['clean_class'][i]}: {ex['clean_confidence'][i]:.2f}"),
+                  (shown, f"δ ×{0.5 / peak:.1f}"),
+                  (adv, f"→ {ex['adversarial_class'][i]}: {ex['adversarial_confidence'][i]:.2f}"))
+        for row, (img, title) in enumerate(panels):
+            ax = fig.add_subplot(3, k, row * k + i + 1)
+            ax.imshow(_pixels(img), cmap="gray" if grey else None, vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(title, fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle("adversarial examples: clean, perturbation (magnified), adversarial", fontsize=9)
+    fig.tight_layout()
     return _svg(fig)
 
 

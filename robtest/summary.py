@@ -149,7 +149,8 @@ def per_class_rows(rec: dict[str, Any]) -> list[tuple[str, ...]]:
 
 
 # per-sample lists and plot data
-_BULKY = ("sample_ids", "outcomes", "per_sample", "examples", "ray", "labels", "predictions", "outcomes3")
+_BULKY = ("sample_ids", "outcomes", "per_sample", "examples", "ray", "labels", "predictions", "outcomes3",
+          "adversarial")
 
 
 def junit_json(rec: dict[str, Any]) -> str:

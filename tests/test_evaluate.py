@@ -364,3 +364,32 @@ def test_bf16_rechecks_in_fp32_the_points_bf16_alone_called_fooled():
     flips = sum(a != b for a, b in zip(fp32.details["outcomes"], bf16.details["outcomes"], strict=True))
     assert flips <= 1 and abs(bf16.value - fp32.value) <= 0.02, (fp32.value, bf16.value)
 
+
+
+def test_the_first_adversarial_examples_are_kept_for_the_report(trained_mlp):
+    """The report's examples: the first points the attack fooled in the visit order (the same at any batch size),
+    each a real adversarial example: in the ε-ball and the box, clean correct, classified otherwise after, with
+    the confidences the model gives (recomputed here)."""
+    model, data = trained_mlp
+    runs = [evaluate_accuracy(model, data, attack="pgd", eps=0.1, steps=5, device="cpu", batch_size=b, samples=200)
+            for b in (256, 7)]
+    ex = runs[0].details["adversarial"]
+    assert ex == runs[1].details["adversarial"] and len(ex["ids"]) == 4
+    ids, outcomes = runs[0].details["sample_ids"], runs[0].details["outcomes"]
+    x_all, y_all = data
+    with torch.no_grad():
+        clean_pred = model(x_all[torch.tensor(ids)]).argmax(1).tolist()
+    first = [i for i, o, cp, y in zip(ids, outcomes, clean_pred, runs[0].details["labels"], strict=True)
+             if not o and cp == y]  # clean correct, not robust: fooled by the attack, in the visit order
+    assert ex["ids"] == first[:4]
+    for k, sid in enumerate(ex["ids"]):
+        clean, adv = torch.tensor(ex["clean"][k]), torch.tensor(ex["adversarial"][k])
+        assert torch.allclose(clean, x_all[sid], atol=1e-4)
+        assert (adv - clean).abs().max() <= 0.1 + 2e-4 and adv.min() >= 0 and adv.max() <= 1
+        with torch.no_grad():
+            pa, pc = (model(t[None]).softmax(1)[0] for t in (adv, clean))
+        assert ex["label"][k] == int(y_all[sid]) == ex["clean_class"][k] == int(pc.argmax())
+        assert ex["adversarial_class"][k] == int(pa.argmax()) != ex["label"][k]
+        assert ex["adversarial_confidence"][k] == pytest.approx(float(pa.max()), abs=2e-3)
+    clean = evaluate_accuracy(model, data, device="cpu", samples=50)
+    assert "adversarial" not in clean.details  # nothing to show without an attack

@@ -70,8 +70,10 @@ def test_html_report_holds_the_summary_and_a_plot_per_property(pytester: pytest.
     parser = _Tags()
     parser.feed(page)
     assert parser.title == "robtest report: 4 records, 1 not passing"
-    # confidence examples, offset curve, power law, and the accuracy's per-class bars and flip heat map
-    assert parser.tags.count("svg") == 4 and "flips: true → predicted (share of the class)" in page
+    # confidence examples, offset curve, power law, and the accuracy's per-class bars and flip heat map and its
+    # first adversarial examples
+    assert parser.tags.count("svg") == 5 and "flips: true → predicted (share of the class)" in page
+    assert "adversarial examples: clean, perturbation (magnified), adversarial" in page
     assert page.count('<table class="cls">') == 1  # the accuracy's per-class table; the others have none
     for title in ("most confident non-examples", "accuracy under a DC offset (n=540)", "error against ε (n="):
         assert title in page
