@@ -116,6 +116,8 @@ def test_every_property_of_a_session_under_the_guard(digits, linear):
         for estimate in ("local", "sensitivity", "global"):
             robust.lipschitz(max=1e9, estimate=estimate, steps=2)
         robust.min_perturbation(floor=0.0, bisections=2)
+        for method in ("ibp", "crown", "alpha-crown"):
+            robust.certified_floor(eps=0.05, floor=0.0, method=method, attack="fgsm", sequential=True)
         robust.fuzz(strategy="offsets", max_examples=3, max_flips=N)
         robust.assert_invariant(rst.Offset(0.01), max_flips=N)
 
@@ -385,6 +387,8 @@ PATHS = {
     "session-floor": lambda m, d: RobustSession(m, d, device="cpu").accuracy_floor(eps=0.1, floor=0.0, attack="fgsm"),
     "session-offset": lambda m, d: RobustSession(m, d, device="cpu").offset_invariance(max_drop=1.0, grid=3),
     "session-lipschitz": lambda m, d: RobustSession(m, d, device="cpu").lipschitz(max=1e9, steps=2),
+    "session-certified": lambda m, d: RobustSession(m, d, device="cpu").certified_floor(eps=0.05, floor=0.0,
+                                                                                         attack="fgsm"),
     "session-fuzz": lambda m, d: RobustSession(m, d, device="cpu").fuzz(strategy="offsets", max_examples=3,
                                                                           max_flips=N),
     "probe-confidence": lambda m, d: __import__("robtest.zoo", fromlist=["x"]).confidence(m, d[0]),
