@@ -11,7 +11,9 @@ The batch size is not in it: it changes no number. A time budget (``max_seconds`
 stops depends on the machine.
 
 Entries are JSON files (never pickles) under pytest's cache folder (``.pytest_cache/d/robtest-measurements``),
-written atomically, so xdist workers and torchrun ranks can share them. ``--robust-cache clear`` empties the
+written atomically, so xdist workers can share them. An evaluation in progress saves its finished segments
+there too (``<key>.partial.<k>.pt``, tensors and numbers read back with ``weights_only=True``): a run killed
+mid-way resumes where it stopped, with the numbers of an uninterrupted run. ``--robust-cache clear`` empties the
 folder first.
 """
 
@@ -82,7 +84,7 @@ class MeasurementCache:
     def clear(self) -> int:
         """Remove every entry; returns how many there were."""
         gone = 0
-        for p in self.folder.glob("*.json"):
+        for p in [*self.folder.glob("*.json"), *self.folder.glob("*.partial.*.pt")]:
             p.unlink(missing_ok=True)
             gone += 1
         return gone

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import hashlib
 import inspect
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -93,6 +94,67 @@ def _batch_counts(model, attack_model, x: torch.Tensor, y: torch.Tensor, rng: Sa
     pred = pred.clone()
     pred[idx] = after
     return ok, robust, final, pred
+
+
+_CHECKPOINT: contextvars.ContextVar[list | None] = contextvars.ContextVar("robtest_checkpoint", default=None)
+
+
+@contextlib.contextmanager
+def checkpointing(prefix: str) -> Iterator[None]:
+    """Inside the block every :func:`evaluate_accuracy` (outside torchrun) saves its progress after each segment
+    to ``<prefix>.<k>.pt`` (k: the k-th evaluation in the block, the same order on every run) and, when that file
+    exists, resumes from it: the segments it holds are not evaluated again. Every sample draws from its own
+    stream and the batches are those of an uninterrupted run, so a resumed evaluation gives its numbers. The
+    files are read with ``torch.load(weights_only=True)`` (no pickled code) and are the caller's to remove
+    (:func:`drop_checkpoints`) once the property is done."""
+    token = _CHECKPOINT.set([prefix, 0])
+    try:
+        yield
+    finally:
+        _CHECKPOINT.reset(token)
+
+
+def drop_checkpoints(prefix: str) -> None:
+    """Remove the files of :func:`checkpointing` under ``prefix``."""
+    from pathlib import Path
+
+    p = Path(prefix)
+    for f in p.parent.glob(p.name + ".*.pt"):
+        f.unlink(missing_ok=True)
+
+
+def _next_checkpoint() -> str | None:
+    state = _CHECKPOINT.get()
+    if state is None or distributed.active():
+        return None
+    state[1] += 1
+    return f"{state[0]}.{state[1]}.pt"
+
+
+def _load_checkpoint(path: str | None, planned: list[int]) -> dict[str, Any] | None:
+    import os
+
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - half-written or from another robtest: evaluate from the start
+        return None
+    return state if isinstance(state, dict) and state.get("planned") == planned else None
+
+
+def _save_checkpoint(path: str, state: dict[str, Any]) -> None:
+    import os
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", suffix=".tmp")
+    os.close(fd)
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # atomic: a process killed while saving leaves the previous checkpoint
+
+
+def _rows(items: list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]], dev: torch.device) -> list:
+    return [(int(p), x.to(dev), y.to(dev), a.to(dev)) for p, x, y, a in items]
 
 
 EXAMPLES = 4  # adversarial examples an accuracy measurement keeps for the report
@@ -415,7 +477,11 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
         with distributed.in_step("evaluate_accuracy"):  # what can fail on one rank only (data, device) fails on all
             src, n_data = indexed_source(data)
             visit = order(n_data, samples, seed, sample_ids=sample_ids)
-            planned = _segments(len(visit), stop, batch_size)
+            checkpoint = _next_checkpoint()
+            # saving progress: a pause after every batch (the batches of an uninterrupted run) where nothing else
+            # asks for one
+            planned = _segments(len(visit), stop if stop is not None or checkpoint is None else True, batch_size)
+            resumed = _load_checkpoint(checkpoint, planned)
             # Every rank probes the same first points of the visit order (the same decision to use EOT).
             _, xp, yp = next(_iter_indexed(src, batch_size=8, sample_ids=visit[:8].tolist()))  # no progress
             check_batch(xp, yp, (lo, hi))
@@ -441,17 +507,33 @@ measurement's ``diagnostics``; the counterexamples the checks find are folded in
         start = 0
         # progress: this rank's share of all the segments, one pass however the looks cut it
         # this rank's diagnostics: merged with the other ranks' below
+        done: list[list[tuple[int, int, int, int, int]]] = []  # each segment's rows, for a checkpoint
         with diagnostics.collecting() as mine, progress.span(distributed.share_size(planned, batch_size)):
-            for end in planned:
+            if resumed is not None:  # what a killed run evaluated: its rows, probe points, examples, diagnostics
+                kept[:], fooled[:] = _rows(resumed["kept"], dev), _rows(resumed["fooled"], dev)
+                mine.extend(diagnostics.Diagnostic(d["indicator"], d["message"], dict(d["evidence"]))
+                            for d in resumed["diagnostics"])
+            for k, end in enumerate(planned):
                 # One segment: the samples up to the next look, split over the ranks (all of them on one).
                 segment = visit[start:end]
-                # (id, label, clean correct, robust) per sample; this rank's whole batches (those of one process)
-                parts = distributed.map_share(
-                    segment, lambda share, pos, start=start: _evaluate_share(
-                        run, split, src, share, pos, start, batch_size, seed, dev, (lo, hi),
-                        kept if checks and spec is not None else None, fooled if show else None),
-                    batch_size=batch_size, where="evaluate_accuracy")
-                merged = distributed.merge(parts, end - start, batch_size)
+                if resumed is not None and k < len(resumed["segments"]):
+                    merged = [tuple(r) for r in resumed["segments"][k]]
+                else:
+                    # (id, label, clean correct, robust) per sample; this rank's whole batches (one process's)
+                    parts = distributed.map_share(
+                        segment, lambda share, pos, start=start: _evaluate_share(
+                            run, split, src, share, pos, start, batch_size, seed, dev, (lo, hi),
+                            kept if checks and spec is not None else None, fooled if show else None),
+                        batch_size=batch_size, where="evaluate_accuracy")
+                    merged = distributed.merge(parts, end - start, batch_size)
+                done.append([list(r) for r in merged])
+                if checkpoint is not None and (resumed is None or k >= len(resumed["segments"])):
+                    _save_checkpoint(checkpoint, {
+                        "planned": planned, "segments": done,
+                        "kept": [(p, x.cpu(), y.cpu(), a.cpu()) for p, x, y, a in kept],
+                        "fooled": [(p, x.cpu(), y.cpu(), a.cpu()) for p, x, y, a in fooled],
+                        "diagnostics": [{"indicator": d.indicator, "message": d.message, "evidence": d.evidence}
+                                        for d in mine.items()]})
                 for sid, label, c, a, p in merged:
                     ids_seen.append(sid)
                     labels_seen.append(label)

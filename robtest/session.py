@@ -302,11 +302,15 @@ class RobustSession:
         hit = store.get(key) if store is not None else None  # type: ignore[arg-type]
         if hit is not None:
             return measurement_from_record(hit).with_diagnostics((), allow), True
-        with self._evaluation(seed) as found:
-            m = compute()
+        from robtest.evaluate import checkpointing, drop_checkpoints
+
+        prefix = str(store.folder / f"{key}.partial") if store is not None else None
+        with self._evaluation(seed) as found, (checkpointing(prefix) if prefix else contextlib.nullcontext()):
+            m = compute()  # a killed run's evaluations resume from their checkpoints under the cache
         m = m.with_diagnostics(found.items())
-        if store is not None:
+        if store is not None and prefix is not None:
             store.put(key, m.to_record())  # type: ignore[arg-type]
+            drop_checkpoints(prefix)
         return m.with_diagnostics((), allow), False
 
     # -- a measurement without a threshold ------------------------------------------------------------------

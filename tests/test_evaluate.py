@@ -393,3 +393,42 @@ def test_the_first_adversarial_examples_are_kept_for_the_report(trained_mlp):
         assert ex["adversarial_confidence"][k] == pytest.approx(float(pa.max()), abs=2e-3)
     clean = evaluate_accuracy(model, data, device="cpu", samples=50)
     assert "adversarial" not in clean.details  # nothing to show without an attack
+
+
+@pytest.mark.parametrize("sequential", [False, True], ids=["every-batch", "sequential-looks"])
+def test_an_evaluation_that_died_resumes_from_its_checkpoint(trained_mlp, tmp_path, sequential):
+    """A model that raises half-way (a preempted job) leaves the finished segments in the checkpoint; the rerun
+    evaluates only the rest and gives every number of an uninterrupted run (the sequential stop replays its
+    looks). The checkpoint holds tensors and numbers only: it loads with weights_only=True."""
+    from robtest.evaluate import checkpointing
+    from robtest.properties.sequential import SequentialCheck
+
+    model, data = trained_mlp
+
+    class Dies(torch.nn.Module):
+        def __init__(self, after):
+            super().__init__()
+            self.inner, self.after, self.rows = model, after, 0
+
+        def forward(self, x):
+            self.rows += x.shape[0]
+            if self.rows > self.after:
+                raise RuntimeError("preempted")
+            return self.inner(x)
+
+    def evaluate(m):
+        stop = SequentialCheck(n_total=540, threshold=0.2, comparison=">=") if sequential else None
+        return evaluate_accuracy(m, data, attack="pgd", eps=0.1, steps=40, device="cpu", batch_size=64, stop=stop)
+
+    whole = Dies(10**9)
+    reference = evaluate(whole)
+    prefix = str(tmp_path / "k")
+    with checkpointing(prefix), pytest.raises(RuntimeError, match="preempted"):
+        evaluate(Dies(whole.rows // 4))  # in the attack loop (the checks after it cost about as much)
+    saved = torch.load(f"{prefix}.1.pt", weights_only=True)
+    assert 0 < len(saved["segments"]) < len(saved["planned"])
+    again = Dies(10**9)
+    with checkpointing(prefix):
+        resumed = evaluate(again)
+    assert resumed.to_record() == reference.to_record()
+    assert again.rows < 0.9 * whole.rows, (again.rows, whole.rows)

@@ -106,3 +106,80 @@ def test_clear_empties_the_cache_and_no_cacheprovider_still_works(project: pytes
     bad = project.runpytest("--robust", "--robust-cache=maybe")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*expected off, on or clear but got 'maybe'*"])
+
+
+KILLABLE = """
+import os, pytest, torch
+
+ROWS = [0]
+
+class Counting(torch.nn.Module):
+    # ROBTEST_DIE_AT=k: the process dies (no cleanup, like a preempted CI job) once k rows went through
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+        with torch.no_grad():
+            self.net[1].weight.copy_(torch.randn(3, 16, generator=g))
+            self.net[1].bias.zero_()
+
+    def forward(self, x):
+        ROWS[0] += x.shape[0]
+        if ROWS[0] > int(os.environ.get("ROBTEST_DIE_AT") or 10**12):
+            os._exit(3)
+        return self.net(x)
+
+def pytest_sessionfinish(session):
+    with open("rows.txt", "w") as f:
+        f.write(str(ROWS[0]))
+
+@pytest.fixture(scope="session")
+def robust_model():
+    return Counting().eval()
+
+@pytest.fixture(scope="session")
+def robust_data():
+    x = torch.rand(600, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        return x, Counting()(x).argmax(1)
+"""
+
+
+def test_a_killed_evaluation_resumes_with_the_numbers_of_an_uninterrupted_one(pytester: pytest.Pytester,
+                                                                              monkeypatch: pytest.MonkeyPatch):
+    pytester.makeconftest(KILLABLE)
+    pytester.makepyfile(test_long="""
+        import pytest
+
+        @pytest.mark.accuracy_floor(attack="pgd", eps=0.1, floor=0.1, steps=20, sequential=False, batch_size=32)
+        def test_long():
+            pass
+    """)
+    monkeypatch.delenv("ROBTEST_DIE_AT", raising=False)
+
+    def run(*args: str) -> tuple[pytest.RunResult, int]:
+        result = pytester.runpytest_subprocess("--robust", "--robust-report=out.json", *args, timeout=600)
+        rows = pytester.path / "rows.txt"
+        count = int(rows.read_text()) if rows.exists() else -1
+        rows.unlink(missing_ok=True)
+        return result, count
+
+    whole, whole_rows = run()  # uninterrupted, no cache
+    whole.assert_outcomes(passed=1)
+    reference = json.loads((pytester.path / "out.json").read_text())["records"][0]["measurement"]
+    (pytester.path / "out.json").unlink()
+    monkeypatch.setenv("ROBTEST_DIE_AT", str(whole_rows // 2))
+    killed, _ = run("--robust-cache=on")
+    assert killed.ret == 3 and not (pytester.path / "out.json").exists()  # died mid-evaluation
+    partial = list((pytester.path / ".pytest_cache" / "d" / "robtest-measurements").glob("*.partial.*.pt"))
+    assert len(partial) == 1
+    monkeypatch.delenv("ROBTEST_DIE_AT")
+    resumed, resumed_rows = run("--robust-cache=on")
+    resumed.assert_outcomes(passed=1)
+    got = json.loads((pytester.path / "out.json").read_text())["records"][0]
+    assert got["measurement"] == reference and not got.get("cached")
+    assert 0 < resumed_rows < 0.75 * whole_rows, (resumed_rows, whole_rows)  # the finished half was not redone
+    assert not partial[0].exists()  # done: the checkpoint is gone, the measurement cached
+    again, again_rows = run("--robust-cache=on")
+    # cached: the model ran only for the data fixture's 600 labels and robtest's 2-sample output probe
+    assert json.loads((pytester.path / "out.json").read_text())["records"][0].get("cached") and again_rows == 602
