@@ -180,6 +180,7 @@ RECIPES = {
 }
 
 
+@pytest.mark.no_device_guard  # meta is its second device: the test's own moves would trip the guard
 @pytest.mark.parametrize("recipe", list(RECIPES))
 def test_train_classifier_under_the_guard_and_on_another_device(recipe):
     """Every recipe under the guard on the CPU, and on a second device (meta: the model and data live there and
@@ -330,6 +331,7 @@ def test_crash_fuzzing_dc_offset_plain_model(suite_models):
     assert result.n > 500
 
 
+@pytest.mark.no_device_guard  # meta is its second device: the test's own moves would trip the guard
 def test_crash_train_classifier_pgd_on_another_device():
     """Crash 6: ``train_classifier(small_cnn().cuda(), x.cuda(), y.cuda(), adversarial="pgd", eps=0.1)`` ("Expected
     all tensors to be on the same device": a CPU generator's draw for a CUDA shape); the meta device stands in."""
@@ -415,6 +417,7 @@ def test_the_model_comes_back_as_it_was_also_after_an_exception(path, digits):
     assert raised
 
 
+@pytest.mark.no_device_guard  # meta is its second device: the test's own moves would trip the guard
 def test_functions_without_a_device_option_name_the_two_devices(digits):
     """An attack or a probe given a model and points on two devices says so in the user's terms (torch's own
     error would be "mat1 is on cpu, different from other tensors on cuda:0")."""
@@ -430,6 +433,7 @@ def test_functions_without_a_device_option_name_the_two_devices(digits):
             call()
 
 
+@pytest.mark.no_device_guard  # meta is its second device: the test's own moves would trip the guard
 def test_a_generator_on_another_device_is_refused_in_words(digits):
     from robtest.attacks import pgd
     from robtest.errors import InvalidArgument
