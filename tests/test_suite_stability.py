@@ -31,3 +31,14 @@ def test_fast_claims_hold_on_seed(seed, tmp_path):
     tail = "\n".join(proc.stdout.splitlines()[-40:])
     assert proc.returncode == 0, f"seed {seed}: the suite failed\n{tail}\n{proc.stderr[-2000:]}"
     assert " passed" in proc.stdout and " skipped" not in proc.stdout, tail
+
+
+def test_the_main_job_collects_every_suite():
+    """``pytest --robust suites/`` (the README's main job) collects without an error: a suite folder whose
+    conftest.py is imported before ``suites/conftest.py`` under the same module name (``--doctest-modules``
+    collects conftest files too) stops the whole job at collection."""
+    cmd = [sys.executable, "-m", "pytest", "--robust", "suites/", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    tail = proc.stdout[-2000:]
+    assert proc.returncode == 0 and "error" not in tail.lower(), tail
+    assert "suites/gowal2018/test_certified_floor.py::test_ibp_model_has_a_proven_floor" in proc.stdout

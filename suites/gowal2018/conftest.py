@@ -1,5 +1,8 @@
 """An IBP-trained MLP on the embedded digits (Gowal et al. 2018): the model a certified floor can prove.
 
+(The folder sorts after ``suites/conftest.py``: with ``--doctest-modules`` a subfolder conftest imported before
+it under the same module name breaks collection.)
+
 Pinned to the 8×8 digits whatever --robust-data says: the recipe (ε 0.12 with a 50-epoch ramp, 100 epochs, κ
 ramp 1 → 0.5) was measured there, a few seconds on a CPU.
 """
